@@ -1,0 +1,5 @@
+import sys
+
+from blurmap.cli import main
+
+sys.exit(main())
