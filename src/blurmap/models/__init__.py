@@ -1,1 +1,55 @@
-"""blurmap.models"""
+"""Networks, and a registry that rebuilds any of them from ``(name, config)``.
+
+Weights files store the registry name and the constructor kwargs in their metadata, so
+``build_model(name, **config)`` recreates the exact architecture before loading.
+
+Inference convention (used by :mod:`blurmap.infer` and the CLI): a restoration model's
+``forward(blurred)`` returns the restored image ``(B, 3, H, W)`` for any H, W (it pads
+internally to its ``size_multiple``), and ``predict(blurred)`` returns a dict with
+``"image"`` and, when the model has one, ``"map"`` (defocus map or blur mask, ``(B, 1, H, W)``).
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from torch import nn
+
+MODEL_REGISTRY: dict[str, Callable[..., nn.Module]] = {}
+
+
+def register_model(name: str):
+    """Class decorator: make ``build_model(name, **config)`` construct this class."""
+
+    def deco(cls):
+        if name in MODEL_REGISTRY and MODEL_REGISTRY[name] is not cls:
+            raise ValueError(f"model name {name!r} registered twice")
+        MODEL_REGISTRY[name] = cls
+        cls.registry_name = name
+        return cls
+
+    return deco
+
+
+def _import_model_modules() -> None:
+    # Importing the modules runs their @register_model decorators.
+    import importlib
+    import pkgutil
+
+    for info in pkgutil.iter_modules(__path__):
+        if not info.name.startswith("_"):
+            importlib.import_module(f"{__name__}.{info.name}")
+
+
+def build_model(name: str, **config) -> nn.Module:
+    """Construct a registered model by name with its constructor kwargs."""
+    _import_model_modules()
+    if name not in MODEL_REGISTRY:
+        raise KeyError(f"unknown model {name!r}; known: {', '.join(sorted(MODEL_REGISTRY))}")
+    return MODEL_REGISTRY[name](**config)
+
+
+def available_models() -> list[str]:
+    """Names accepted by :func:`build_model`."""
+    _import_model_modules()
+    return sorted(MODEL_REGISTRY)
