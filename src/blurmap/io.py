@@ -1,0 +1,578 @@
+"""Read and write images: 8/16-bit PNG, JPEG, TIFF, with clear one-line errors.
+
+Reading gives float32 ``HxWx3`` arrays in ``[0, 1]`` and remembers the source bit depth so a
+tool can write its output at the same depth. What the reader does, in order:
+
+1. refuses a missing, empty or unrecognised file (:class:`~blurmap.errors.ImageReadError`);
+2. reads the pixel count from the header and refuses *decompression bombs* before decoding
+   anything (limit ``max_pixels``, default 200 MP, or the ``BLURMAP_MAX_PIXELS`` env var);
+3. decodes: 16-bit PNG with OpenCV (Pillow cannot hold 48-bit RGB), other PNG/JPEG/... with
+   Pillow, TIFF with tifffile; a truncated or corrupt stream is an error, never half an image;
+4. applies the EXIF (or TIFF) orientation tag so the array is upright as viewers show it;
+5. grey -> 3 equal channels; an alpha channel is dropped with a ``warnings.warn`` naming the file.
+
+Writing is atomic: the whole file is encoded in memory, written to a temp file in the target
+folder, fsync'ed and renamed over the destination, so a failure never leaves a partial file.
+"""
+
+from __future__ import annotations
+
+import glob
+import io as _stdio
+import os
+import struct
+import tempfile
+import warnings
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+
+from blurmap.errors import ImageReadError, ImageWriteError
+
+__all__ = [
+    "Image",
+    "read_image",
+    "write_image",
+    "image_to_tensor",
+    "tensor_to_image",
+    "list_images",
+    "IMAGE_EXTENSIONS",
+    "DEFAULT_MAX_PIXELS",
+]
+
+DEFAULT_MAX_PIXELS = 200_000_000
+MAX_PIXELS_ENV = "BLURMAP_MAX_PIXELS"
+
+# Extensions list_images picks up from folders and globs (lower case).
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp")
+_TIFF_EXT = (".tif", ".tiff")
+_JPEG_EXT = (".jpg", ".jpeg")
+
+_PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+_TIFF_MAGICS = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")  # classic + BigTIFF
+
+
+@dataclass
+class Image:
+    """A decoded image.
+
+    Attributes:
+        array: float32 ``(H, W, 3)`` in ``[0, 1]``, sRGB-encoded as stored, upright.
+        bits: bit depth of the source samples, 8 or 16 (quantisation step ``1/(2**bits-1)``).
+        path: the file it was read from.
+        icc_profile: the embedded ICC profile bytes, or ``None``. Pixels are NOT colour-managed;
+            pass this to :func:`write_image` to keep the profile on output.
+        exif_orientation_applied: the EXIF/TIFF orientation tag (1-8) that was applied; 1 means
+            the stored pixels were already upright (or there was no tag).
+        had_alpha: the file had an alpha channel, which was dropped.
+        format: decoder-level format name, e.g. ``"PNG"``, ``"JPEG"``, ``"TIFF"``.
+    """
+
+    array: np.ndarray
+    bits: int
+    path: str
+    icc_profile: bytes | None = None
+    exif_orientation_applied: int = 1
+    had_alpha: bool = False
+    format: str = ""
+
+    @property
+    def height(self) -> int:
+        return int(self.array.shape[0])
+
+    @property
+    def width(self) -> int:
+        return int(self.array.shape[1])
+
+
+# ----------------------------------------------------------------------------------- reading
+
+
+def _resolve_max_pixels(max_pixels: int | None) -> int:
+    if max_pixels is not None:
+        return int(max_pixels)
+    env = os.environ.get(MAX_PIXELS_ENV)
+    if env:
+        try:
+            value = int(float(env))
+        except ValueError:
+            raise ImageReadError(MAX_PIXELS_ENV, f"not a number: {env!r}") from None
+        if value <= 0:
+            raise ImageReadError(MAX_PIXELS_ENV, f"must be positive, got {env!r}")
+        return value
+    return DEFAULT_MAX_PIXELS
+
+
+def _check_pixels(path: Path, width: int, height: int, max_pixels: int) -> None:
+    if width <= 0 or height <= 0:
+        raise ImageReadError(path, f"invalid image size {width}x{height} in header")
+    if width * height > max_pixels:
+        raise ImageReadError(
+            path,
+            f"refusing to decode {width}x{height} = {width * height:,} pixels "
+            f"(limit {max_pixels:,}; raise max_pixels or {MAX_PIXELS_ENV} if you trust the file)",
+        )
+
+
+def apply_orientation(array: np.ndarray, orientation: int) -> np.ndarray:
+    """Turn stored pixels upright according to an EXIF/TIFF orientation tag.
+
+    Args:
+        array: ``(H, W)`` or ``(H, W, C)`` pixels as stored in the file.
+        orientation: tag value 1..8 (anything else is treated as 1).
+
+    Returns:
+        The upright array (a view when possible), ``(W, H, ...)`` for tags 5-8.
+    """
+    # Same transforms as PIL.ImageOps.exif_transpose (tested against it).
+    if orientation == 2:
+        return array[:, ::-1]
+    if orientation == 3:
+        return array[::-1, ::-1]
+    if orientation == 4:
+        return array[::-1]
+    if orientation == 5:  # transpose (swap axes)
+        return np.swapaxes(array, 0, 1)
+    if orientation == 6:  # stored rotated 90 deg counter-clockwise: rotate clockwise
+        return np.rot90(array, -1)
+    if orientation == 7:  # transverse
+        return np.swapaxes(array, 0, 1)[::-1, ::-1]
+    if orientation == 8:
+        return np.rot90(array, 1)
+    return array
+
+
+def _to_rgb(path: Path, samples: np.ndarray, *, channel_order: str = "RGB") -> tuple[np.ndarray, bool]:
+    """Integer samples ``(H,W[,C])`` -> ``(H,W,3)`` with alpha dropped (warned)."""
+    if samples.ndim == 2:
+        samples = samples[:, :, None]
+    if samples.ndim != 3:
+        raise ImageReadError(path, f"unsupported array shape {samples.shape}")
+    channels = samples.shape[2]
+    had_alpha = channels in (2, 4)
+    if had_alpha:
+        warnings.warn(f"{path}: alpha channel dropped (image read as RGB)", stacklevel=3)
+    if channels in (1, 2):
+        rgb = np.repeat(samples[:, :, :1], 3, axis=2)
+    elif channels in (3, 4):
+        rgb = samples[:, :, :3]
+        if channel_order == "BGR":
+            rgb = rgb[:, :, ::-1]
+    else:
+        raise ImageReadError(path, f"unsupported number of channels: {channels}")
+    return rgb, had_alpha
+
+
+def _png_header(path: Path, head: bytes) -> tuple[int, int, int, int]:
+    """(width, height, bit depth, colour type) from the IHDR chunk."""
+    if len(head) < 33 or head[12:16] != b"IHDR":
+        raise ImageReadError(path, "truncated or corrupt PNG header")
+    width, height, depth, colour = struct.unpack(">IIBB", head[16:26])
+    return width, height, depth, colour
+
+
+def _read_png16(path: Path, data: bytes) -> np.ndarray:
+    """Decode a 16-bit PNG with OpenCV (keeps all 16 bits). Returns RGB-ordered samples."""
+    import cv2
+
+    # Pillow's verify() walks every chunk and checks its CRC: it catches truncation and
+    # corruption that libpng inside OpenCV may only report as a warning.
+    from PIL import Image as PILImage
+
+    try:
+        with PILImage.open(_stdio.BytesIO(data)) as im:
+            im.verify()
+    except Exception as ex:  # noqa: BLE001 - any decoder failure is a bad file
+        raise ImageReadError(path, f"truncated or corrupt PNG ({_short(ex)})") from None
+    buf = np.frombuffer(data, dtype=np.uint8)
+    samples = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
+    if samples is None:
+        raise ImageReadError(path, "truncated or corrupt PNG (OpenCV could not decode it)")
+    if samples.dtype != np.uint16:
+        raise ImageReadError(path, f"unexpected sample type {samples.dtype} in 16-bit PNG")
+    if samples.ndim == 3:
+        # OpenCV returns BGR / BGRA; swap to RGB(A) keeping the alpha last.
+        samples = samples[:, :, [2, 1, 0, 3][: samples.shape[2]]] if samples.shape[2] in (3, 4) else samples
+    return samples
+
+
+def _short(ex: BaseException) -> str:
+    text = str(ex).strip().splitlines()[0] if str(ex).strip() else type(ex).__name__
+    return text[:160]
+
+
+def _pil_open(path: Path, data: bytes):
+    """Open with Pillow reading only the header; Pillow's own bomb check is disabled because
+    :func:`read_image` applies its own (configurable) limit before decoding."""
+    from PIL import Image as PILImage
+    from PIL import UnidentifiedImageError
+
+    old = PILImage.MAX_IMAGE_PIXELS
+    PILImage.MAX_IMAGE_PIXELS = None
+    try:
+        return PILImage.open(_stdio.BytesIO(data))
+    except UnidentifiedImageError:
+        raise ImageReadError(path, "not an image (unrecognised file format)") from None
+    except Exception as ex:  # noqa: BLE001
+        raise ImageReadError(path, f"corrupt image header ({_short(ex)})") from None
+    finally:
+        PILImage.MAX_IMAGE_PIXELS = old
+
+
+def _exif_orientation(pil_image) -> int:
+    try:
+        value = int(pil_image.getexif().get(0x0112, 1))
+    except Exception:  # noqa: BLE001 - broken EXIF is not worth refusing the image for
+        return 1
+    return value if 1 <= value <= 8 else 1
+
+
+def _read_with_pillow(path: Path, data: bytes, max_pixels: int) -> Image:
+    im = _pil_open(path, data)
+    with im:
+        fmt = im.format or ""
+        _check_pixels(path, im.width, im.height, max_pixels)
+        orientation = _exif_orientation(im)
+        icc = im.info.get("icc_profile") or None
+        if fmt == "PNG":
+            _, _, depth, _ = _png_header(path, data[:33])
+            if depth == 16:
+                samples = _read_png16(path, data)
+                rgb, had_alpha = _to_rgb(path, samples)
+                return _finish(path, rgb, 16, icc, orientation, had_alpha, fmt)
+        try:
+            im.load()
+        except Exception as ex:  # noqa: BLE001
+            raise ImageReadError(path, f"truncated or corrupt {fmt or 'image'} data ({_short(ex)})") from None
+        mode = im.mode
+        bits = 8
+        if mode == "1":
+            im = im.convert("L")
+        elif mode == "P" or mode == "PA":
+            im = im.convert("RGBA" if ("transparency" in im.info or mode == "PA") else "RGB")
+        elif mode in ("CMYK", "YCbCr", "LAB", "HSV"):
+            im = im.convert("RGB")
+        elif mode.startswith("I;16"):
+            bits = 16
+        elif mode in ("L", "LA", "RGB", "RGBA", "RGBa", "La"):
+            pass
+        else:
+            raise ImageReadError(path, f"unsupported pixel mode {mode!r} (expected 8/16-bit grey or RGB)")
+        samples = np.asarray(im)
+        if bits == 16:
+            samples = samples.astype(np.uint16)
+        rgb, had_alpha = _to_rgb(path, samples)
+        return _finish(path, rgb, bits, icc, orientation, had_alpha, fmt)
+
+
+def _read_tiff(path: Path, data: bytes, max_pixels: int) -> Image:
+    import tifffile
+
+    try:
+        tif = tifffile.TiffFile(_stdio.BytesIO(data))
+    except Exception as ex:  # noqa: BLE001
+        raise ImageReadError(path, f"corrupt TIFF header ({_short(ex)})") from None
+    with tif:
+        if not tif.pages:
+            raise ImageReadError(path, "TIFF has no image pages")
+        page = tif.pages[0]
+        _check_pixels(path, int(page.imagewidth), int(page.imagelength), max_pixels)
+        if page.dtype not in (np.dtype(np.uint8), np.dtype(np.uint16)):
+            raise ImageReadError(path, f"unsupported TIFF sample type {page.dtype} (expected 8- or 16-bit integers)")
+        bits = 8 if page.dtype == np.uint8 else 16
+        tag = page.tags.get(34675)  # InterColorProfile
+        icc = bytes(tag.value) if tag is not None else None
+        try:
+            orientation = int(page.orientation)
+        except Exception:  # noqa: BLE001
+            orientation = 1
+        planar = int(getattr(page, "planarconfig", 1)) == 2  # SEPARATE: samples first
+        try:
+            samples = page.asarray()
+        except Exception as ex:  # noqa: BLE001
+            raise ImageReadError(path, f"truncated or corrupt TIFF data ({_short(ex)})") from None
+    if planar and samples.ndim == 3:
+        samples = np.moveaxis(samples, 0, -1)
+    rgb, had_alpha = _to_rgb(path, samples)
+    return _finish(path, rgb, bits, icc, orientation if 1 <= orientation <= 8 else 1, had_alpha, "TIFF")
+
+
+def _finish(path, rgb, bits, icc, orientation, had_alpha, fmt) -> Image:
+    rgb = apply_orientation(rgb, orientation)
+    # Divide (not multiply by a rounded reciprocal) so round(array * peak) gives back the
+    # stored integers exactly: k / peak is correctly rounded in float32.
+    array = np.ascontiguousarray(rgb, dtype=np.float32) / np.float32(2**bits - 1)
+    return Image(
+        array=array,
+        bits=bits,
+        path=str(path),
+        icc_profile=icc,
+        exif_orientation_applied=orientation,
+        had_alpha=had_alpha,
+        format=fmt,
+    )
+
+
+def read_image(path: str | os.PathLike, *, max_pixels: int | None = None) -> Image:
+    """Read an image file into a float32 ``(H, W, 3)`` array in ``[0, 1]``.
+
+    Args:
+        path: PNG (8/16-bit), JPEG, TIFF (8/16-bit integer), or another format Pillow reads.
+        max_pixels: refuse images with more pixels than this (checked from the header, before
+            decoding). ``None`` means the ``BLURMAP_MAX_PIXELS`` env var if set, else 200 MP.
+
+    Returns:
+        :class:`Image` with ``array`` (float32, ``(H, W, 3)``, ``[0, 1]``, upright after the
+        EXIF orientation), ``bits`` (8 or 16), ``path``, ``icc_profile`` and a few extras.
+
+    Raises:
+        ImageReadError: one line naming the file and the reason (missing, empty, truncated,
+            not an image, unsupported channels or sample type, too many pixels).
+    """
+    p = Path(path)
+    limit = _resolve_max_pixels(max_pixels)
+    if not p.exists():
+        raise ImageReadError(p, "no such file")
+    if p.is_dir():
+        raise ImageReadError(p, "is a folder, not an image file")
+    try:
+        data = p.read_bytes()
+    except OSError as ex:
+        raise ImageReadError(p, f"cannot read file ({ex.strerror or _short(ex)})") from None
+    if not data:
+        raise ImageReadError(p, "empty file (0 bytes)")
+    if data[:4] in _TIFF_MAGICS:
+        return _read_tiff(p, data, limit)
+    if data[:8] == _PNG_MAGIC:
+        # Size straight from IHDR: a PNG cut inside its header fails here with a clear reason,
+        # and a bomb is refused before Pillow or OpenCV see a single byte of pixel data.
+        width, height, _, _ = _png_header(p, data[:33])
+        _check_pixels(p, width, height, limit)
+    return _read_with_pillow(p, data, limit)
+
+
+# ----------------------------------------------------------------------------------- writing
+
+
+def _quantize(path: Path, array: np.ndarray, bits: int) -> np.ndarray:
+    if bits not in (8, 16):
+        raise ImageWriteError(f"{path}: bits must be 8 or 16, got {bits}")
+    a = np.asarray(array)
+    if a.ndim == 3 and a.shape[2] == 1:
+        a = a[:, :, 0]
+    if not (a.ndim == 2 or (a.ndim == 3 and a.shape[2] == 3)):
+        raise ImageWriteError(f"{path}: expected an HxWx3 or HxW array, got shape {a.shape}")
+    if a.shape[0] == 0 or a.shape[1] == 0:
+        raise ImageWriteError(f"{path}: cannot write an empty {a.shape} image")
+    if a.dtype.kind not in "fiub":
+        raise ImageWriteError(f"{path}: unsupported array dtype {a.dtype}")
+    a = a.astype(np.float64, copy=False)
+    if not np.isfinite(a).all():
+        raise ImageWriteError(f"{path}: array contains NaN or infinity")
+    peak = 2**bits - 1
+    return np.round(np.clip(a, 0.0, 1.0) * peak).astype(np.uint8 if bits == 8 else np.uint16)
+
+
+def _png_with_icc(png: bytes, icc_profile: bytes) -> bytes:
+    """Insert an iCCP chunk right after IHDR (PNG spec: before PLTE and IDAT)."""
+    body = b"icc\x00\x00" + zlib.compress(icc_profile)  # name, NUL, compression method 0
+    chunk = struct.pack(">I", len(body)) + b"iCCP" + body + struct.pack(">I", zlib.crc32(b"iCCP" + body))
+    ihdr_end = 8 + 8 + 13 + 4  # signature + (length, type) + IHDR data + CRC
+    return png[:ihdr_end] + chunk + png[ihdr_end:]
+
+
+def _encode(path: Path, samples: np.ndarray, bits: int, icc_profile: bytes | None) -> bytes:
+    ext = path.suffix.lower()
+    if ext == ".png":
+        import cv2
+
+        bgr = samples[:, :, ::-1] if samples.ndim == 3 else samples
+        ok, buf = cv2.imencode(".png", np.ascontiguousarray(bgr), [cv2.IMWRITE_PNG_COMPRESSION, 3])
+        if not ok:
+            raise ImageWriteError(f"{path}: PNG encoding failed")
+        data = buf.tobytes()
+        return _png_with_icc(data, icc_profile) if icc_profile else data
+    if ext in _TIFF_EXT:
+        import tifffile
+
+        out = _stdio.BytesIO()
+        kwargs = {"photometric": "rgb" if samples.ndim == 3 else "minisblack"}
+        if icc_profile:
+            kwargs["iccprofile"] = icc_profile
+        tifffile.imwrite(out, samples, compression="zlib", **kwargs)
+        return out.getvalue()
+    if ext in _JPEG_EXT:
+        if bits != 8:
+            raise ImageWriteError(f"{path}: JPEG holds only 8-bit samples (asked for {bits}); use .png or .tif")
+        from PIL import Image as PILImage
+
+        out = _stdio.BytesIO()
+        kwargs = {"quality": 95, "subsampling": 0}
+        if icc_profile:
+            kwargs["icc_profile"] = icc_profile
+        PILImage.fromarray(samples).save(out, format="JPEG", **kwargs)
+        return out.getvalue()
+    raise ImageWriteError(f"{path}: unsupported output extension {path.suffix!r} (use .png, .tif or .jpg)")
+
+
+def write_bytes_atomic(path: str | os.PathLike, data: bytes, *, overwrite: bool = True) -> None:
+    """Write ``data`` to ``path`` atomically (temp file in the same folder, fsync, rename).
+
+    Args:
+        path: destination; its folder must exist.
+        data: the complete file content.
+        overwrite: if False, refuse when ``path`` already exists.
+
+    Raises:
+        ImageWriteError: folder missing, destination exists (``overwrite=False``), or an OS
+            error; the destination is then untouched and no temp file is left behind.
+    """
+    p = Path(path)
+    folder = p.parent if str(p.parent) else Path(".")
+    if not folder.is_dir():
+        raise ImageWriteError(f"{p}: output folder {folder} does not exist")
+    if p.is_dir():
+        raise ImageWriteError(f"{p}: is a folder")
+    if not overwrite and p.exists():
+        raise ImageWriteError(f"{p}: already exists (refusing to overwrite)")
+    tmp = None
+    try:
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{p.name}.", suffix=".tmp")
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; give the usual file mode
+        os.replace(tmp, p)
+        tmp = None
+    except OSError as ex:
+        raise ImageWriteError(f"{p}: cannot write ({ex.strerror or _short(ex)})") from None
+    finally:
+        if tmp is not None:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+
+
+def write_image(
+    path: str | os.PathLike,
+    array: np.ndarray,
+    *,
+    bits: int = 8,
+    icc_profile: bytes | None = None,
+    overwrite: bool = True,
+) -> None:
+    """Write an image atomically as PNG (8/16-bit), TIFF (8/16-bit) or JPEG (8-bit).
+
+    The format follows the extension. Values are clipped to ``[0, 1]`` and rounded to the
+    nearest level (``round(x * (2**bits - 1))``), so ``read_image`` of the result gives back
+    exactly the quantised values (16-bit PNG/TIFF round-trip bit-exactly).
+
+    Args:
+        path: ``.png``, ``.tif``/``.tiff`` or ``.jpg``/``.jpeg``; its folder must exist.
+        array: ``(H, W, 3)`` or ``(H, W)`` float in ``[0, 1]`` (RGB order).
+        bits: 8 or 16 (JPEG: 8 only). Pass ``Image.bits`` to keep the input's depth.
+        icc_profile: ICC profile bytes to embed (e.g. ``Image.icc_profile``), or ``None``.
+        overwrite: if False, refuse to replace an existing file.
+
+    Raises:
+        ImageWriteError: bad array (shape, NaN), bad bits/extension, folder missing, OS error.
+            Nothing is written in that case.
+    """
+    p = Path(path)
+    samples = _quantize(p, array, bits)
+    data = _encode(p, samples, bits, icc_profile)
+    write_bytes_atomic(p, data, overwrite=overwrite)
+
+
+# ----------------------------------------------------------------------------------- tensors
+
+
+def image_to_tensor(array: np.ndarray):
+    """``(H, W, 3)`` (or ``(H, W)``) array -> float32 tensor ``(1, 3, H, W)``.
+
+    Args:
+        array: image in ``[0, 1]`` (values are not clipped).
+
+    Returns:
+        torch.Tensor ``(1, 3, H, W)`` float32, contiguous, on CPU.
+    """
+    import torch
+
+    a = np.asarray(array, dtype=np.float32)
+    if a.ndim == 2:
+        a = np.repeat(a[:, :, None], 3, axis=2)
+    if a.ndim != 3 or a.shape[2] != 3:
+        raise ValueError(f"expected an (H, W, 3) or (H, W) array, got shape {a.shape}")
+    return torch.from_numpy(np.ascontiguousarray(a.transpose(2, 0, 1)))[None].contiguous()
+
+
+def tensor_to_image(tensor) -> np.ndarray:
+    """``(B, 3, H, W)`` or ``(3, H, W)`` tensor -> float32 ``(H, W, 3)`` numpy array.
+
+    Takes the first batch item, detaches and moves it to the CPU. Values are not clipped
+    (:func:`write_image` clips to ``[0, 1]``).
+    """
+    t = tensor.detach()
+    if t.ndim == 4:
+        t = t[0]
+    if t.ndim != 3 or t.shape[0] != 3:
+        raise ValueError(f"expected a (B, 3, H, W) or (3, H, W) tensor, got shape {tuple(tensor.shape)}")
+    return np.ascontiguousarray(t.float().cpu().numpy().transpose(1, 2, 0))
+
+
+# ----------------------------------------------------------------------------------- listing
+
+
+def list_images(inputs: str | os.PathLike | Iterable[str | os.PathLike]) -> list[Path]:
+    """Expand files, folders and glob patterns into a list of image files.
+
+    Args:
+        inputs: one or several paths. A file is taken as is (whatever its extension); a
+            folder gives its image files (by extension, not recursive, sorted); anything else
+            is a glob pattern (``**`` allowed) whose matching image files are taken, sorted.
+
+    Returns:
+        Paths in input order, duplicates removed.
+
+    Raises:
+        ImageReadError: an input is neither a file, a folder nor a pattern matching images.
+    """
+    if isinstance(inputs, (str, os.PathLike)):
+        inputs = [inputs]
+    found: list[Path] = []
+    seen: set[Path] = set()
+
+    def add(p: Path) -> None:
+        key = p.resolve()
+        if key not in seen:
+            seen.add(key)
+            found.append(p)
+
+    for item in inputs:
+        p = Path(item)
+        if p.is_file():
+            add(p)
+        elif p.is_dir():
+            files = sorted(q for q in p.iterdir() if q.is_file() and q.suffix.lower() in IMAGE_EXTENSIONS)
+            if not files:
+                raise ImageReadError(p, "folder contains no images")
+            for q in files:
+                add(q)
+        else:
+            matches = sorted(
+                Path(m) for m in glob.glob(str(item), recursive=True)
+                if Path(m).is_file() and Path(m).suffix.lower() in IMAGE_EXTENSIONS
+            )
+            if not matches:
+                reason = "no images match this pattern" if glob.has_magic(str(item)) else "no such file or folder"
+                raise ImageReadError(p, reason)
+            for q in matches:
+                add(q)
+    return found
