@@ -1,0 +1,475 @@
+"""Tiled inference: run a restoration model on images of any size in bounded memory.
+
+The image is cut into overlapping tiles; each tile goes through the model on its own and
+the outputs are cross-faded back into image-sized float32 buffers. Only one tile lives on
+the device at a time, so the peak memory is the tile's activations plus the image-sized
+input/output buffers (24 MP x 3 x 4 B = 288 MB each), whatever the image size. An image
+that fits in one tile takes the same code path (one tile, no blending).
+
+Blending (per axis; the 2-D window is the outer product of the two 1-D windows):
+
+* of the ``overlap`` pixels two neighbouring tiles share, the outer quarter on each side is
+  *discarded* (weight 0): pixels at a tile's cut edge saw zero/reflected padding instead of
+  the real neighbourhood, so they are wrong by up to the model's receptive field;
+* the middle half is cross-faded with a raised-cosine (Hann) ramp. The two ramps of
+  neighbouring tiles sum to exactly 1, so a flat region stays flat and there is no seam;
+* sides of a tile that lie on the image border keep weight 1 (the untiled model sees the
+  same border there).
+
+Because the tile grid is a product of a row grid and a column grid and the window is
+separable, the weight-sum map is the outer product of two 1-D sums; the final division
+uses it without storing an HxW weight buffer.
+
+Every output of ``model.predict()`` (``"image"`` and an optional ``"map"``) is blended the
+same way. Models following the inference convention of :mod:`blurmap.models` expose
+``receptive_field`` (px) and ``size_multiple``; each tile is reflect-padded to the multiple
+and cropped back.
+
+Tiling is exact (up to float rounding) for a model that is translation-equivariant within
+``overlap // 4`` px of context. Networks with *global* operations (the channel attention of
+RCAB pools over the whole input) see per-tile statistics instead of whole-image ones, so
+their tiled output differs slightly from the untiled one; the default tile (512 px or more)
+keeps those statistics close to the image's.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import warnings
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from blurmap.errors import BlurmapError
+
+PRECISIONS = ("fp32", "bf16", "fp16")
+
+# Smallest image side the engine accepts. Below this a blur estimate has no neighbourhood
+# to work with (every model's receptive field is tens of pixels) and the reflection
+# padding to the model's multiple is undefined for 1-pixel sides.
+MIN_IMAGE_SIDE = 8
+
+# Used when a model does not declare its receptive field (documented in docs/inference.md).
+FALLBACK_RECEPTIVE_FIELD = 64
+DEFAULT_TILE = 512
+
+
+@dataclass(frozen=True)
+class Tiling:
+    """Tile size and overlap in pixels (both per axis).
+
+    ``overlap`` is the number of pixels two neighbouring tiles share. A quarter of it on each
+    side is discarded and the middle half cross-faded (see the module docstring).
+    """
+
+    tile: int
+    overlap: int
+
+    def __post_init__(self):
+        if self.tile < 16:
+            raise BlurmapError(f"tile size {self.tile} px is too small (at least 16)")
+        if self.overlap < 4:
+            raise BlurmapError(f"overlap {self.overlap} px is too small (at least 4)")
+        if 2 * self.overlap > self.tile:
+            raise BlurmapError(
+                f"overlap {self.overlap} px is more than half the tile ({self.tile} px); "
+                "use a larger --tile or a smaller --overlap"
+            )
+
+
+def _round_up(x: int, m: int) -> int:
+    return int(math.ceil(x / m) * m)
+
+
+def model_receptive_field(model: nn.Module) -> int:
+    """The model's ``receptive_field`` attribute in px, or the documented fallback."""
+    rf = getattr(model, "receptive_field", None)
+    return int(rf) if rf else FALLBACK_RECEPTIVE_FIELD
+
+
+def model_size_multiple(model: nn.Module) -> int:
+    """The model's ``size_multiple`` attribute (1 when it has none)."""
+    return max(1, int(getattr(model, "size_multiple", 1) or 1))
+
+
+def default_tiling(model: nn.Module) -> Tiling:
+    """Default tile and overlap for a model.
+
+    A model may set ``default_tile`` / ``default_overlap`` attributes; otherwise the overlap
+    is twice the receptive field (so the discarded quarter on each side is half of it, the
+    context one side of a centred receptive field needs), at least 32 px, and the tile is at
+    least 4x the overlap and at least 512 px; both rounded up to the model's size multiple.
+
+    Returns:
+        :class:`Tiling`.
+    """
+    m = model_size_multiple(model)
+    overlap = getattr(model, "default_overlap", None) or max(32, 2 * model_receptive_field(model))
+    overlap = _round_up(int(overlap), m)
+    tile = getattr(model, "default_tile", None) or max(DEFAULT_TILE, 4 * overlap)
+    tile = _round_up(max(int(tile), 2 * overlap), m)
+    return Tiling(tile=tile, overlap=overlap)
+
+
+def tile_starts(length: int, tile: int, overlap: int) -> list[int]:
+    """Start offsets of the tiles along one axis.
+
+    Tiles advance by ``tile - overlap``; the last tile is moved back to end exactly at the
+    image border (it then overlaps its neighbour by more than ``overlap``, which the
+    blending handles). An axis not longer than ``tile`` is one tile.
+
+    Args:
+        length: image size along the axis (px).
+        tile: tile size (px).
+        overlap: shared pixels between neighbours (px), ``< tile``.
+
+    Returns:
+        Sorted list of start offsets; the tile at ``s`` covers ``[s, min(s + tile, length))``.
+    """
+    if length <= tile:
+        return [0]
+    stride = tile - overlap
+    starts = list(range(0, length - tile, stride))
+    starts.append(length - tile)
+    return starts
+
+
+def blend_window_1d(length: int, overlap: int, at_start: bool, at_end: bool) -> np.ndarray:
+    """1-D blending weights of one tile.
+
+    Args:
+        length: tile length (px).
+        overlap: overlap with the neighbours (px).
+        at_start: the tile's first pixel is on the image border (no fade there).
+        at_end: the tile's last pixel is on the image border.
+
+    Returns:
+        float64 array ``(length,)`` in ``[0, 1]``: 0 on the discarded ``overlap // 4`` pixels
+        at an interior edge, a raised-cosine ramp over the next ``overlap - 2 * (overlap // 4)``
+        pixels (strictly between 0 and 1; mirrored ramps sum to 1), then 1.
+    """
+    w = np.ones(length, dtype=np.float64)
+    discard = overlap // 4
+    ramp_len = overlap - 2 * discard
+    k = np.arange(ramp_len, dtype=np.float64)
+    ramp = 0.5 - 0.5 * np.cos(np.pi * (k + 0.5) / ramp_len)
+    if not at_start:
+        w[:discard] = 0.0
+        w[discard : discard + ramp_len] = ramp
+    if not at_end:
+        w[length - discard :] = 0.0
+        w[length - discard - ramp_len : length - discard] *= ramp[::-1]
+    return w
+
+
+def _axis_plan(length: int, tile: int, overlap: int) -> tuple[list[tuple[int, int, np.ndarray]], np.ndarray]:
+    """Tiles along one axis as ``(start, stop, window)`` plus the summed window over the axis."""
+    plan = []
+    total = np.zeros(length, dtype=np.float64)
+    for s in tile_starts(length, tile, overlap):
+        e = min(s + tile, length)
+        w = blend_window_1d(e - s, overlap, at_start=(s == 0), at_end=(e == length))
+        plan.append((s, e, w))
+        total[s:e] += w
+    return plan, total
+
+
+def _pad_to_multiple(x: torch.Tensor, m: int) -> torch.Tensor:
+    """Pad ``(B, C, h, w)`` at the bottom/right to multiples of ``m`` (reflect, or replicate
+    when a side is too short to reflect)."""
+    h, w = x.shape[-2:]
+    ph, pw = (-h) % m, (-w) % m
+    if ph == 0 and pw == 0:
+        return x
+    mode = "reflect" if (ph < h and pw < w) else "replicate"
+    return F.pad(x, (0, pw, 0, ph), mode=mode)
+
+
+def autocast_context(device: torch.device, precision: str):
+    """Autocast for ``precision`` on ``device`` (a no-op for fp32).
+
+    bf16 works on CPU and CUDA; fp16 is refused on CPU (slow and poorly supported there;
+    bf16 is the CPU half precision).
+    """
+    if precision not in PRECISIONS:
+        raise BlurmapError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
+    if precision == "fp32":
+        return contextlib.nullcontext()
+    if precision == "fp16" and device.type == "cpu":
+        raise BlurmapError("fp16 needs a CUDA device; use --precision bf16 on CPU")
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float16
+    return torch.autocast(device_type=device.type, dtype=dtype)
+
+
+def resolve_device(device: str | torch.device | None) -> torch.device:
+    """``"cpu"``/``"cuda"``/``None`` (= CUDA when available) -> :class:`torch.device`."""
+    if device is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise BlurmapError("--device cuda was asked for but no CUDA device is available")
+    if dev.type not in ("cpu", "cuda"):
+        raise BlurmapError(f"unsupported device {str(device)!r}; use cpu or cuda")
+    return dev
+
+
+def _run_model(model: nn.Module, x: torch.Tensor) -> dict[str, torch.Tensor]:
+    if hasattr(model, "predict"):
+        out = model.predict(x)
+        if not isinstance(out, dict) or "image" not in out:
+            raise TypeError(f"{type(model).__name__}.predict() must return a dict with 'image'")
+        return {k: v for k, v in out.items() if v is not None}
+    return {"image": model(x)}
+
+
+def count_tiles(height: int, width: int, tiling: Tiling) -> int:
+    """Number of tiles an ``height x width`` image is cut into."""
+    return len(tile_starts(height, tiling.tile, tiling.overlap)) * len(
+        tile_starts(width, tiling.tile, tiling.overlap)
+    )
+
+
+def tiled_predict(
+    model: nn.Module,
+    image: torch.Tensor,
+    *,
+    tiling: Tiling | None = None,
+    device: str | torch.device = "cpu",
+    precision: str = "fp32",
+    channels_last: bool = True,
+    on_tile: Callable[[int, int], None] | None = None,
+) -> dict[str, torch.Tensor]:
+    """Run ``model`` over one image tile by tile and blend the outputs.
+
+    The model must already be on ``device`` and in eval mode (:class:`Deblurrer` does that).
+
+    Args:
+        model: restoration network following the inference convention (``predict()`` -> dict
+            with ``"image"`` and optional ``"map"``, or ``forward()`` -> image).
+        image: ``(3, H, W)`` float32 CPU tensor in [0, 1] (may be a non-contiguous view of a
+            numpy HxWx3 array; tiles are copied out one at a time).
+        tiling: tile and overlap; default :func:`default_tiling`.
+        device: where the model runs.
+        precision: ``"fp32"``, ``"bf16"`` (autocast, CPU or CUDA) or ``"fp16"`` (CUDA).
+        channels_last: feed tiles in channels-last memory format.
+        on_tile: called as ``on_tile(done, total)`` after each tile (progress bars).
+
+    Returns:
+        dict of float32 CPU tensors ``(C, H, W)``, one per model output (``"image"``: C=3;
+        ``"map"``: C=1), at the input's size. Values are not clamped.
+
+    Raises:
+        BlurmapError: image smaller than :data:`MIN_IMAGE_SIDE` on a side, bad precision.
+    """
+    if image.ndim != 3 or image.shape[0] != 3:
+        raise ValueError(f"expected a (3, H, W) tensor, got shape {tuple(image.shape)}")
+    _, height, width = image.shape
+    if min(height, width) < MIN_IMAGE_SIDE:
+        raise BlurmapError(
+            f"image is {width}x{height} px; deblurring needs at least "
+            f"{MIN_IMAGE_SIDE}x{MIN_IMAGE_SIDE} px"
+        )
+    device = torch.device(device)
+    tiling = tiling or default_tiling(model)
+    rf = model_receptive_field(model)
+    if tiling.overlap < rf and (height > tiling.tile or width > tiling.tile):
+        warnings.warn(
+            f"overlap {tiling.overlap} px is below the model's receptive field ({rf} px); "
+            "seams may be visible",
+            stacklevel=2,
+        )
+    multiple = model_size_multiple(model)
+    rows, row_sum = _axis_plan(height, tiling.tile, tiling.overlap)
+    cols, col_sum = _axis_plan(width, tiling.tile, tiling.overlap)
+    total = len(rows) * len(cols)
+
+    acc: dict[str, torch.Tensor] = {}
+    done = 0
+    autocast = autocast_context(device, precision)
+    # Only the model call runs in inference mode: the accumulators must stay normal tensors
+    # so callers can modify the results in place.
+    with torch.no_grad():
+        for y0, y1, wy in rows:
+            for x0, x1, wx in cols:
+                tile = image[:, y0:y1, x0:x1].unsqueeze(0).to(device=device, dtype=torch.float32)
+                h, w = tile.shape[-2:]
+                tile = _pad_to_multiple(tile, multiple)
+                if channels_last:
+                    tile = tile.contiguous(memory_format=torch.channels_last)
+                with torch.inference_mode(), autocast:
+                    outputs = _run_model(model, tile)
+                weight = torch.from_numpy(np.outer(wy, wx).astype(np.float32))
+                for key, out in outputs.items():
+                    out = out[0, :, :h, :w].float().cpu()
+                    if key not in acc:
+                        acc[key] = torch.zeros((out.shape[0], height, width), dtype=torch.float32)
+                    elif out.shape[0] != acc[key].shape[0]:
+                        raise ValueError(f"output {key!r} changed its channel count between tiles")
+                    acc[key][:, y0:y1, x0:x1].addcmul_(out, weight)
+                done += 1
+                if on_tile is not None:
+                    on_tile(done, total)
+
+    # Divide by the weight sum, which is separable: row_sum[y] * col_sum[x] (> 0 everywhere).
+    inv_col = torch.from_numpy((1.0 / col_sum).astype(np.float32))
+    inv_row = torch.from_numpy((1.0 / row_sum).astype(np.float32))
+    for buf in acc.values():
+        buf.mul_(inv_col)  # broadcast over (C, H, W) along W
+        buf.mul_(inv_row[:, None])
+    return acc
+
+
+def prepare_model(
+    model: nn.Module, device: str | torch.device = "cpu", channels_last: bool = True
+) -> nn.Module:
+    """Put a model in eval mode on ``device`` (channels-last memory format if asked)."""
+    model = model.eval().to(torch.device(device))
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    return model
+
+
+def _as_chw_float(array: np.ndarray) -> torch.Tensor:
+    """numpy HxWx3 (float in [0,1], or uint8/uint16) -> (3, H, W) float32 tensor view."""
+    if array.ndim != 3 or array.shape[2] != 3:
+        raise BlurmapError(f"expected an HxWx3 RGB array, got shape {array.shape}")
+    if array.dtype == np.uint8:
+        array = array.astype(np.float32) / 255.0
+    elif array.dtype == np.uint16:
+        array = array.astype(np.float32) / 65535.0
+    elif array.dtype != np.float32:
+        array = array.astype(np.float32)
+    return torch.from_numpy(array).permute(2, 0, 1)  # a view: no copy of float32 input
+
+
+class Deblurrer:
+    """A restoration model ready for inference on images of any size.
+
+    Wraps the network with its device, precision and tiling; ``deblur`` accepts numpy
+    ``HxWx3`` arrays and torch ``(B, 3, H, W)`` / ``(3, H, W)`` tensors and answers in kind.
+    Made by :func:`blurmap.load_model`; build one directly around any model following the
+    inference convention of :mod:`blurmap.models`.
+
+    Args:
+        model: the network (``forward`` or ``predict`` as in :mod:`blurmap.models`).
+        name: what to call it in messages (registry name or weights file).
+        device: ``"cpu"``, ``"cuda"`` or ``None`` (CUDA when available).
+        precision: ``"fp32"``, ``"bf16"`` or ``"fp16"`` (CUDA only).
+        tile, overlap: default tiling (px); ``None`` -> :func:`default_tiling`.
+        channels_last: run in channels-last memory format (faster convs on CPU).
+        metadata: the weights file's metadata, kept for reference.
+
+    Example:
+        >>> import numpy as np, torch
+        >>> from blurmap.infer import Deblurrer
+        >>> net = torch.nn.Conv2d(3, 3, 3, padding=1)   # any (B,3,H,W) -> (B,3,H,W) module
+        >>> net.receptive_field = 3                      # px; blurmap's models declare theirs
+        >>> d = Deblurrer(net, tile=64, overlap=16)
+        >>> out = d.deblur(np.full((100, 150, 3), 0.5, np.float32))
+        >>> out.shape, out.dtype
+        ((100, 150, 3), dtype('float32'))
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        *,
+        name: str | None = None,
+        device: str | torch.device | None = "cpu",
+        precision: str = "fp32",
+        tile: int | None = None,
+        overlap: int | None = None,
+        channels_last: bool = True,
+        metadata: dict | None = None,
+    ):
+        self.device = resolve_device(device)
+        autocast_context(self.device, precision)  # validates the precision/device pair early
+        self.precision = precision
+        self.channels_last = channels_last
+        self.model = prepare_model(model, self.device, channels_last)
+        self.name = name or getattr(model, "registry_name", type(model).__name__)
+        self.metadata = dict(metadata or {})
+        self.tile = tile
+        self.overlap = overlap
+        self.tiling(tile, overlap)  # validate early
+
+    def tiling(self, tile: int | None = None, overlap: int | None = None) -> Tiling:
+        """The tiling for a call: explicit arguments, else the object's, else the model's default."""
+        default = default_tiling(self.model)
+        tile = tile or self.tile or default.tile
+        overlap = overlap or self.overlap or min(default.overlap, tile // 2)
+        return Tiling(tile=int(tile), overlap=int(overlap))
+
+    def _predict_chw(self, image: torch.Tensor, tiling: Tiling, on_tile) -> dict[str, torch.Tensor]:
+        return tiled_predict(
+            self.model,
+            image,
+            tiling=tiling,
+            device=self.device,
+            precision=self.precision,
+            channels_last=self.channels_last,
+            on_tile=on_tile,
+        )
+
+    def predict(self, image, *, tile: int | None = None, overlap: int | None = None, on_tile=None) -> dict:
+        """All outputs of the model for ``image``.
+
+        Args:
+            image: numpy ``HxWx3`` (float in [0,1], or uint8/uint16) or torch ``(B,3,H,W)``
+                / ``(3,H,W)`` float in [0,1].
+            tile, overlap: override the tiling for this call (px).
+            on_tile: progress callback ``on_tile(done, total)`` (per image of a batch).
+
+        Returns:
+            dict with ``"image"`` (restored, clamped to [0,1]) and, when the model has one,
+            ``"map"`` (defocus map in px or blur mask in [0,1]). numpy input: ``HxWx3`` and
+            ``HxW`` float32 arrays; torch input: tensors of the input's rank (``(B,3,H,W)``,
+            ``(B,1,H,W)``), dtype and device.
+        """
+        tiling = self.tiling(tile, overlap)
+        if isinstance(image, np.ndarray):
+            out = self._predict_chw(_as_chw_float(image), tiling, on_tile)
+            result = {"image": out["image"].clamp_(0, 1).permute(1, 2, 0).numpy()}
+            if "map" in out:
+                result["map"] = out["map"][0].numpy()
+            return result
+        if isinstance(image, torch.Tensor):
+            batched = image.ndim == 4
+            batch = image if batched else image.unsqueeze(0)
+            if batch.ndim != 4 or batch.shape[1] != 3:
+                raise BlurmapError(f"expected a (B, 3, H, W) or (3, H, W) tensor, got {tuple(image.shape)}")
+            per_key: dict[str, list[torch.Tensor]] = {}
+            for item in batch:
+                out = self._predict_chw(item.detach().float().cpu(), tiling, on_tile)
+                out["image"].clamp_(0, 1)
+                for k, v in out.items():
+                    per_key.setdefault(k, []).append(v)
+            result = {k: torch.stack(v).to(device=image.device, dtype=image.dtype) for k, v in per_key.items()}
+            return result if batched else {k: v[0] for k, v in result.items()}
+        raise BlurmapError(f"expected a numpy array or a torch tensor, got {type(image).__name__}")
+
+    def deblur(self, image, *, tile: int | None = None, overlap: int | None = None, on_tile=None):
+        """The restored image, in the input's kind (numpy ``HxWx3`` or torch ``(B,3,H,W)``).
+
+        See :meth:`predict` for the arguments.
+        """
+        return self.predict(image, tile=tile, overlap=overlap, on_tile=on_tile)["image"]
+
+    def blur_map(self, image, *, tile: int | None = None, overlap: int | None = None):
+        """The model's map for ``image`` (numpy ``HxW`` or torch ``(B,1,H,W)``).
+
+        Raises:
+            BlurmapError: the model predicts no map.
+        """
+        out = self.predict(image, tile=tile, overlap=overlap)
+        if "map" not in out:
+            raise BlurmapError(f"model {self.name} predicts no blur map")
+        return out["map"]
+
+    def __repr__(self) -> str:
+        return f"Deblurrer({self.name}, device={self.device}, precision={self.precision})"
