@@ -1,0 +1,63 @@
+"""REDS reader on a fixture written in the real layout."""
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from blurmap.data.reds import REDSDataset, REDSVideo
+from blurmap.errors import BlurmapError
+
+
+def _png(path, arr):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(arr).save(path)
+
+
+@pytest.fixture
+def reds_root(tmp_path):
+    rng = np.random.default_rng(0)
+    for clip in ("000", "001"):
+        for k in range(3):
+            name = f"{k:08d}.png"
+            sharp = rng.integers(0, 256, (12, 20, 3), dtype=np.uint8)
+            _png(tmp_path / "train" / "train_sharp" / clip / name, sharp)
+            _png(tmp_path / "train" / "train_blur" / clip / name, 255 - sharp)
+        for j in range(15):  # 5 raw frames per sharp frame
+            _png(tmp_path / "train" / "train_orig" / clip / f"{j:08d}.png", np.full((12, 20, 3), j, np.uint8))
+    return tmp_path
+
+
+def test_reds_pairs_values_and_names(reds_root):
+    ds = REDSDataset(reds_root, "train")
+    assert len(ds) == 6
+    item = ds[4]
+    assert item["name"] == "001/00000001"
+    assert item["blur"].shape == (3, 12, 20) and item["blur"].dtype.is_floating_point
+    sharp = np.asarray(Image.open(reds_root / "train/train_sharp/001/00000001.png"), np.float32) / 255
+    np.testing.assert_allclose(item["sharp"].numpy().transpose(1, 2, 0), sharp, atol=1e-6)
+    np.testing.assert_allclose(item["blur"].numpy(), 1 - item["sharp"].numpy(), atol=1e-6)
+
+
+def test_reds_clip_filter_and_flow_pair(reds_root):
+    ds = REDSDataset(reds_root, "train", clips=["001"])
+    assert len(ds) == 3
+    a, b = ds.flow_pair(2)  # sharp frame 2 of 3 -> raw frame round(2 * 15 / 3) = 10
+    assert a.shape == (3, 12, 20)
+    assert round(a[0, 0, 0].item() * 255) == 10 and round(b[0, 0, 0].item() * 255) == 11
+
+
+def test_reds_video_pairs(reds_root):
+    assert len(REDSVideo(reds_root, "train")) == 2 * 14
+    one = REDSVideo(reds_root, "train", one_per_clip=True, seed=3)
+    assert len(one) == 2
+    item = one[0]
+    assert (item["frame1"] - item["frame0"]).mean().item() == pytest.approx(1 / 255, abs=1e-6)
+
+
+def test_reds_errors(reds_root, tmp_path):
+    (reds_root / "train/train_sharp/000/00000002.png").unlink()
+    with pytest.raises(BlurmapError, match="missing sharp frame"):
+        REDSDataset(reds_root, "train")
+    with pytest.raises(BlurmapError, match="REDS layout"):
+        REDSDataset(reds_root, "val")
+    assert REDSDataset(reds_root, "train", clips=["001"]).flow_pair(0) is not None
