@@ -35,7 +35,9 @@ def test_lbp_shapes_and_probability():
     model = LBPNet(width=4).eval()
     x = torch.rand(1, 3, 45, 29)
     assert model(x).shape == (1, 1, 45, 29)
-    p = model.predict(x)["map"]
+    out = model.predict(x)
+    assert out["image"] is x
+    p = out["map"]
     assert p.shape == (1, 1, 45, 29) and p.min() >= 0 and p.max() <= 1
 
 

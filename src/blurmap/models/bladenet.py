@@ -202,8 +202,10 @@ class LBPNet(nn.Module):
     """Local Blur Perception: a U-Net predicting the per-pixel blur probability (§4.2).
 
     ``forward(blurred)`` returns logits ``(B, 1, H, W)`` for any H, W (padded to 16, cropped
-    back); ``predict(blurred)`` returns ``{"map": sigmoid(logits)}``. Train with BCE on the
-    logits (:func:`blurmap.losses.segmentation.bce_loss`, eq. 1).
+    back); ``predict(blurred)`` returns ``{"image": blurred, "map": sigmoid(logits)}`` (LBP
+    restores nothing: the image passes through unchanged, so the tiled inference engine and
+    ``blurmap blur-mask`` treat it like any model with a map). Train with BCE on the logits
+    (:func:`blurmap.losses.segmentation.bce_loss`, eq. 1).
     """
 
     size_multiple = 16
@@ -221,8 +223,8 @@ class LBPNet(nn.Module):
 
     @torch.no_grad()
     def predict(self, blurred: torch.Tensor) -> dict[str, torch.Tensor]:
-        """``{"map": (B, 1, H, W) blur probability in [0, 1]}``."""
-        return {"map": torch.sigmoid(self.forward(blurred).float())}
+        """``{"image": blurred (unchanged), "map": (B, 1, H, W) blur probability in [0, 1]}``."""
+        return {"image": blurred, "map": torch.sigmoid(self.forward(blurred).float())}
 
 
 @register_model("bladenet")
