@@ -12,6 +12,7 @@ from blurmap.errors import BlurmapError
 # Sub-command modules, imported for their registrations (order = order in --help).
 _COMMAND_MODULES = [
     "blurmap.cli.version",
+    "blurmap.cli.metrics",
     "blurmap.cli.local",
 ]
 
