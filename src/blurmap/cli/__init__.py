@@ -14,6 +14,7 @@ _COMMAND_MODULES = [
     "blurmap.cli.version",
     "blurmap.cli.metrics",
     "blurmap.cli.local",
+    "blurmap.cli.synth",
 ]
 
 
