@@ -8,10 +8,10 @@ that fits in one tile takes the same code path (one tile, no blending).
 
 Blending (per axis; the 2-D window is the outer product of the two 1-D windows):
 
-* of the ``overlap`` pixels two neighbouring tiles share, the outer quarter on each side is
-  *discarded* (weight 0): pixels at a tile's cut edge saw zero/reflected padding instead of
-  the real neighbourhood, so they are wrong by up to the model's receptive field;
-* the middle half is cross-faded with a raised-cosine (Hann) ramp. The two ramps of
+* of the ``overlap`` pixels two neighbouring tiles share, the outer 3/8 on each side is
+  *discarded* (weight 0): pixels at a tile's cut edge saw padding instead of the real
+  neighbourhood, so they are wrong by up to the model's receptive field;
+* the middle quarter is cross-faded with a raised-cosine (Hann) ramp. The two ramps of
   neighbouring tiles sum to exactly 1, so a flat region stays flat and there is no seam;
 * sides of a tile that lie on the image border keep weight 1 (the untiled model sees the
   same border there).
@@ -26,7 +26,7 @@ same way. Models following the inference convention of :mod:`blurmap.models` exp
 and cropped back.
 
 Tiling is exact (up to float rounding) for a model that is translation-equivariant within
-``overlap // 4`` px of context. Networks with *global* operations (the channel attention of
+``3 * overlap // 8`` px of context. Networks with *global* operations (the channel attention of
 RCAB pools over the whole input) see per-tile statistics instead of whole-image ones, so
 their tiled output differs slightly from the untiled one; the default tile (512 px or more)
 keeps those statistics close to the image's.
@@ -63,8 +63,8 @@ DEFAULT_TILE = 512
 class Tiling:
     """Tile size and overlap in pixels (both per axis).
 
-    ``overlap`` is the number of pixels two neighbouring tiles share. A quarter of it on each
-    side is discarded and the middle half cross-faded (see the module docstring).
+    ``overlap`` is the number of pixels two neighbouring tiles share. 3/8 of it on each
+    side is discarded and the middle quarter cross-faded (see the module docstring).
     """
 
     tile: int
@@ -101,17 +101,19 @@ def default_tiling(model: nn.Module) -> Tiling:
     """Default tile and overlap for a model.
 
     A model may set ``default_tile`` / ``default_overlap`` attributes; otherwise the overlap
-    is twice the receptive field (so the discarded quarter on each side is half of it, the
-    context one side of a centred receptive field needs), at least 32 px, and the tile is at
-    least 4x the overlap and at least 512 px; both rounded up to the model's size multiple.
+    is the receptive field (at least 32 px) and the tile three times the overlap (at least
+    512 px), both rounded up to the model's size multiple. (The declared receptive fields are
+    theoretical and much larger than the effective ones, so ``3/8`` of the field as
+    context is plenty in practice; ``tests/test_infer.py`` and ``docs/inference.md`` have
+    measurements.)
 
     Returns:
         :class:`Tiling`.
     """
     m = model_size_multiple(model)
-    overlap = getattr(model, "default_overlap", None) or max(32, 2 * model_receptive_field(model))
+    overlap = getattr(model, "default_overlap", None) or max(32, model_receptive_field(model))
     overlap = _round_up(int(overlap), m)
-    tile = getattr(model, "default_tile", None) or max(DEFAULT_TILE, 4 * overlap)
+    tile = getattr(model, "default_tile", None) or max(DEFAULT_TILE, 3 * overlap)
     tile = _round_up(max(int(tile), 2 * overlap), m)
     return Tiling(tile=tile, overlap=overlap)
 
@@ -149,12 +151,13 @@ def blend_window_1d(length: int, overlap: int, at_start: bool, at_end: bool) -> 
         at_end: the tile's last pixel is on the image border.
 
     Returns:
-        float64 array ``(length,)`` in ``[0, 1]``: 0 on the discarded ``overlap // 4`` pixels
-        at an interior edge, a raised-cosine ramp over the next ``overlap - 2 * (overlap // 4)``
-        pixels (strictly between 0 and 1; mirrored ramps sum to 1), then 1.
+        float64 array ``(length,)`` in ``[0, 1]``: 0 on the discarded ``3 * overlap // 8``
+        pixels at an interior edge, a raised-cosine ramp over the next
+        ``overlap - 2 * (3 * overlap // 8)`` pixels (strictly between 0 and 1; mirrored ramps
+        sum to 1), then 1.
     """
     w = np.ones(length, dtype=np.float64)
-    discard = overlap // 4
+    discard = (3 * overlap) // 8
     ramp_len = overlap - 2 * discard
     k = np.arange(ramp_len, dtype=np.float64)
     ramp = 0.5 - 0.5 * np.cos(np.pi * (k + 0.5) / ramp_len)
@@ -397,6 +400,7 @@ class Deblurrer:
         self.tile = tile
         self.overlap = overlap
         self.tiling(tile, overlap)  # validate early
+        self._has_map: bool | None = None
 
     def tiling(self, tile: int | None = None, overlap: int | None = None) -> Tiling:
         """The tiling for a call: explicit arguments, else the object's, else the model's default."""
@@ -470,6 +474,16 @@ class Deblurrer:
         if "map" not in out:
             raise BlurmapError(f"model {self.name} predicts no blur map")
         return out["map"]
+
+    @property
+    def has_map(self) -> bool:
+        """Whether the model's ``predict`` returns a ``"map"`` (probed once on a tiny input)."""
+        if self._has_map is None:
+            side = _round_up(MIN_IMAGE_SIDE, model_size_multiple(self.model))
+            probe = torch.zeros((1, 3, side, side), device=self.device)
+            with torch.inference_mode():
+                self._has_map = "map" in _run_model(self.model, probe)
+        return self._has_map
 
     def __repr__(self) -> str:
         return f"Deblurrer({self.name}, device={self.device}, precision={self.precision})"

@@ -14,6 +14,8 @@ _COMMAND_MODULES = [
     "blurmap.cli.version",
     "blurmap.cli.metrics",
     "blurmap.cli.local",
+    "blurmap.cli.deblur",
+    "blurmap.cli.export",
     "blurmap.cli.synth",
 ]
 

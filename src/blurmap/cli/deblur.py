@@ -1,0 +1,208 @@
+"""``blurmap deblur INPUT... -o OUTDIR``: restore image files with a trained model."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from blurmap.cli._app import app
+from blurmap.errors import BlurmapError
+from blurmap.infer import model_receptive_field
+
+MODEL_CHOICES = ("auto", "defocus", "local", "deconv")
+
+
+def _console():
+    from rich.console import Console
+
+    return Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def _expand_inputs(items: list[str], report) -> list[Path]:
+    """Files, folders and globs -> image paths; an item that matches nothing is one failure."""
+    from blurmap.io import list_images
+
+    paths: list[Path] = []
+    seen: set[Path] = set()
+    for item in items:
+        try:
+            found = list_images([item])
+        except BlurmapError as err:
+            report(str(err))
+            continue
+        for p in found:
+            if p.resolve() not in seen:
+                seen.add(p.resolve())
+                paths.append(p)
+    return paths
+
+
+@app.command("deblur")
+def deblur_command(
+    inputs: List[str] = typer.Argument(..., help="Image files, folders or glob patterns.", show_default=False),
+    output: Path = typer.Option(..., "-o", "--output", help="Output folder (created if missing)."),
+    model: str = typer.Option(
+        "auto", "--model", help="defocus (DefocusGAN), local (BladeNet), deconv (needs --map), "
+        "or auto (whatever --weights holds)."
+    ),
+    weights: Optional[str] = typer.Option(
+        None, "--weights", help="Weights file (.safetensors) or shipped name; default: the shipped starter weights."
+    ),
+    map_path: Optional[Path] = typer.Option(
+        None, "--map", help="--model deconv: defocus map .npy (one input) or a folder of <stem>.npy maps."
+    ),
+    tile: Optional[int] = typer.Option(None, "--tile", help="Tile size in px (default: per model)."),
+    overlap: Optional[int] = typer.Option(None, "--overlap", help="Tile overlap in px (default: per model)."),
+    device: str = typer.Option("cpu", "--device", help="cpu or cuda."),
+    precision: str = typer.Option("fp32", "--precision", help="fp32, bf16 (CPU/CUDA) or fp16 (CUDA)."),
+    save_map: bool = typer.Option(False, "--save-map", help="Also write the blur map (colour PNG + raw .npy)."),
+    suffix: str = typer.Option("", "--suffix", help="Appended to output file names (before the extension)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs (inputs are never replaced)."),
+) -> None:
+    """Deblur images; outputs keep the input's name, size, bit depth and ICC profile."""
+    from blurmap import api
+
+    if model not in MODEL_CHOICES:
+        raise BlurmapError(f"unknown --model {model!r}; choose one of {', '.join(MODEL_CHOICES)}")
+    console = _console()
+    failures: list[str] = []
+
+    def report(line: str) -> None:
+        failures.append(line)
+        console.print(f"blurmap: error: {line}", markup=False)
+
+    def warn(line: str) -> None:
+        console.print(f"blurmap: warning: {line}", markup=False)
+
+    # Settings errors (model, weights, map) stop everything before any file is touched.
+    if model == "deconv":
+        restore_for, map_kind_name, label = _deconv_restorer(map_path, n_inputs=len(inputs))
+    else:
+        if map_path is not None:
+            raise BlurmapError("--map is only used with --model deconv")
+        if model == "auto" and weights is None:
+            raise BlurmapError("choose --model defocus or local (or give --weights FILE)")
+        kind = None if model == "auto" else model
+        deblurrer = api.load_model(
+            weights if weights is not None else kind,
+            kind=kind,
+            device=device,
+            precision=precision,
+            tile=tile,
+            overlap=overlap,
+        )
+        if save_map and not deblurrer.has_map:
+            raise BlurmapError(
+                f"{deblurrer.name} predicts no map from a single image (--save-map); "
+                "defocus maps need dual-pixel views: blurmap defocus-map --left L --right R"
+            )
+        map_kind_name = api.map_kind(deblurrer)
+        label = deblurrer.name
+        restore_for = None
+        tiling = deblurrer.tiling()
+        rf = model_receptive_field(deblurrer.model)
+        if tiling.overlap < rf:
+            warn(f"--overlap {tiling.overlap} px is below {label}'s receptive field ({rf} px); seams may show")
+
+    paths = _expand_inputs(inputs, report)
+    if paths:
+        try:
+            output.mkdir(parents=True, exist_ok=True)
+        except OSError as ex:
+            raise BlurmapError(f"{output}: cannot create the output folder ({ex.strerror})") from None
+    protected = frozenset(p.resolve() for p in paths)
+    done = 0
+    # Inputs that matched nothing were already counted as failures; the summary counts them too.
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    progress = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=True,
+        disable=not console.is_terminal,
+    )
+    planned: set[Path] = set()
+    with progress, warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="overlap .* below the model's receptive field")
+        files_task = progress.add_task("files", total=len(paths))
+        tiles_task = progress.add_task("tiles", total=1)
+        for path in paths:
+            progress.update(tiles_task, completed=0, total=1, description=f"{path.name}")
+
+            def on_tile(i: int, n: int) -> None:
+                progress.update(tiles_task, completed=i, total=n)
+
+            try:
+                outs = api.output_paths(path, output, suffix=suffix, save_map=save_map)
+                clash = [o for o in outs.values() if o.resolve() in planned]
+                if clash:
+                    raise BlurmapError(f"{path}: output {clash[0]} is also the output of an earlier input (same name)")
+                if restore_for is None:
+                    restore = lambda a: deblurrer.predict(a, on_tile=on_tile)  # noqa: E731
+                else:
+                    restore = restore_for(path)
+                written = api.deblur_file(
+                    path,
+                    output,
+                    restore,
+                    suffix=suffix,
+                    overwrite=overwrite,
+                    save_map=save_map,
+                    map_kind_name=map_kind_name,
+                    protected=protected,
+                    warn=warn,
+                )
+                planned.update(o.resolve() for o in written)
+                done += 1
+            except BlurmapError as err:
+                report(str(err))
+            except (RuntimeError, MemoryError, OSError, ValueError) as ex:  # keep the batch going
+                report(f"{path}: {type(ex).__name__}: {str(ex).splitlines()[0] if str(ex) else ''}")
+            progress.advance(files_task)
+
+    n_failed = len(failures)
+    summary = f"deblurred {done} of {done + n_failed} input(s) with {label} into {output}"
+    if n_failed:
+        summary += f"; {n_failed} failed"
+    typer.echo(summary, err=bool(n_failed))
+    if n_failed:
+        raise typer.Exit(1)
+
+
+def _deconv_restorer(map_path: Optional[Path], n_inputs: int):
+    """For --model deconv: a per-file restore built on blurmap.deconv and the given map(s)."""
+    import numpy as np
+
+    from blurmap.deconv import deconvolve
+
+    if map_path is None:
+        raise BlurmapError("--model deconv needs --map MAP.npy (or a folder of <stem>.npy maps)")
+    if map_path.is_file() and n_inputs > 1:
+        raise BlurmapError("--map is one file but several inputs were given; pass a folder of <stem>.npy maps")
+    if not map_path.exists():
+        raise BlurmapError(f"{map_path}: no such map file or folder")
+
+    def restore_for(path: Path):
+        mp = map_path if map_path.is_file() else map_path / f"{path.stem}.npy"
+
+        def restore(array):
+            if not mp.is_file():
+                raise BlurmapError(f"no defocus map {mp} for this input")
+            try:
+                coc = np.load(mp, allow_pickle=False)
+            except (ValueError, OSError) as ex:
+                raise BlurmapError(f"{mp}: not a readable .npy map ({ex})") from None
+            coc = np.squeeze(coc).astype(np.float32)
+            if coc.shape != array.shape[:2]:
+                raise BlurmapError(f"map {mp} is {coc.shape[1]}x{coc.shape[0]} px, image is {array.shape[1]}x{array.shape[0]}")
+            return {"image": np.clip(deconvolve(array, coc), 0, 1), "map": coc}
+
+        return restore
+
+    return restore_for, "coc", "deconvolution"
