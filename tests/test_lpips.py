@@ -76,6 +76,14 @@ def test_batched_equals_unbatched(alex, photo):
     assert torch.allclose(batched, single, atol=1e-6)
 
 
+def test_smallest_accepted_size(alex):
+    """31 px is the smallest side where AlexNet's relu5 still has a pixel; below: clear error."""
+    x = torch.rand(1, 3, 31, 40)
+    assert alex(x, x.flip(-1)).shape == (1,)
+    with pytest.raises(ValueError, match="at least 31"):
+        alex(x[..., :30, :], x[..., :30, :])
+
+
 def test_gradients_reach_input_not_weights(alex, photo):
     x = torch.from_numpy(photo.transpose(2, 0, 1))[None].requires_grad_(True)
     d = alex(x, torch.rand_like(x))

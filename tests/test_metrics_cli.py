@@ -130,6 +130,10 @@ def test_size_mismatch_and_bad_options(folders, tmp_path, capsys):
     write_image(pred / "img1.tif", _scene(1, size=40), bits=16)
     code, lines = _run_failing(["metrics", "--pred", str(pred), "--gt", str(gt), "--lpips", "none"], capsys)
     assert code == 1 and any("img1.tif" in line and "differs" in line for line in lines)
+    for d in (pred, gt):
+        write_image(d / "tiny.png", _scene(3, size=20))
+    code, lines = _run_failing(["metrics", "--pred", str(pred), "--gt", str(gt)], capsys)  # alex: 31 px
+    assert code == 1 and any("tiny.png" in line and "too small" in line for line in lines)
     code, lines = _run_failing(["metrics", "--pred", str(pred), "--gt", str(gt), "--bits", "12"], capsys)
     assert code == 1 and lines == ["blurmap: error: --bits must be 8 or 16, got 12"]
     code, lines = _run_failing(["metrics", "--pred", str(tmp_path / "nope"), "--gt", str(gt), "--lpips", "none"],

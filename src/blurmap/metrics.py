@@ -222,6 +222,9 @@ class LPIPS(nn.Module):
             raise ValueError(f"unknown LPIPS backbone {net!r}; choose 'alex' or 'vgg'")
         arch = _NETS[net]
         self.net_name = "alex" if arch == "alexnet" else "vgg"
+        # smallest side for which every tap has at least one pixel (AlexNet: 2 strided pools
+        # after a stride-4 conv; VGG16: 4 pools before relu5_3)
+        self.min_size = 31 if arch == "alexnet" else 16
         user_state: dict = {}
         for path in [pth] if isinstance(pth, (str, os.PathLike)) else list(pth or []):
             user_state.update(load_torch_state(path))
@@ -275,6 +278,8 @@ class LPIPS(nn.Module):
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         if x.shape != y.shape or x.ndim != 4 or x.shape[1] != 3:
             raise ValueError(f"expected two (B, 3, H, W) tensors of equal shape, got {tuple(x.shape)} and {tuple(y.shape)}")
+        if min(x.shape[-2:]) < self.min_size:
+            raise ValueError(f"LPIPS-{self.net_name} needs images of at least {self.min_size}x{self.min_size} px, got {tuple(x.shape[-2:])}")
         if x.dtype != self.shift.dtype:
             x, y = x.to(self.shift.dtype), y.to(self.shift.dtype)
         n = x.shape[0]
@@ -420,6 +425,10 @@ def evaluate_folders(pred_dir, gt_dir, mask_dir=None, *, bits: int | None = None
                 f"{pred_path}: size {pred_im.width}x{pred_im.height} differs from ground truth "
                 f"{gt_path} ({gt_im.width}x{gt_im.height})"
             )
+            continue
+        too_small = 7 if lpips is None else max(7, lpips.min_size)  # SSIM's 7x7 window, LPIPS taps
+        if min(gt_im.height, gt_im.width) < too_small:
+            failures.append(f"{gt_path}: {gt_im.width}x{gt_im.height} is too small to score (need {too_small} px per side)")
             continue
         mask = None
         if mask_im is not None:
