@@ -17,6 +17,7 @@ _COMMAND_MODULES = [
     "blurmap.cli.deblur",
     "blurmap.cli.export",
     "blurmap.cli.synth",
+    "blurmap.cli.train",
 ]
 
 

@@ -258,20 +258,26 @@ def train(loaded: LoadedConfig, out: str | Path | None = None, resume: Optional[
     if t.deterministic:
         torch.use_deterministic_algorithms(True)
 
-    accelerator = Accelerator(
-        cpu=t.device == "cpu",
-        mixed_precision=t.mixed_precision,
-        gradient_accumulation_steps=t.accum_steps,
-        # phases freeze parts of the models, and GAN steps leave a model unused: DDP must cope
-        kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)],
-    )
-    rank, world = accelerator.process_index, accelerator.num_processes
-    main = accelerator.is_main_process
-
     # --- build what the recipe declares (same seed on every process: identical init) ----------
     seed_everything(t.seed)
     recipe = loaded.recipe_cls(cfg)
     declared = recipe.build_models()
+    phases = list(recipe.phases())
+    leaves = [sub for p in phases for sub in (p.alternate or (p,))]
+    # DDP must tolerate parameters without gradients when phases freeze parts of the models or
+    # several models take turns (GANs); otherwise skip the extra autograd traversal.
+    find_unused = len(declared) > 1 or any(p.train is not None for p in leaves)
+    if t.device == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("train.device=cuda but CUDA is not available; use auto or cpu")
+    accelerator = Accelerator(
+        # Accelerate only detects a multi-process CPU launch (torchrun, gloo) with cpu=True
+        cpu=t.device == "cpu" or not torch.cuda.is_available(),
+        mixed_precision=t.mixed_precision,
+        gradient_accumulation_steps=t.accum_steps,
+        kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=find_unused)],
+    )
+    rank, world = accelerator.process_index, accelerator.num_processes
+    main = accelerator.is_main_process
     bare: dict[str, nn.Module] = {}
     specs: dict[str, dict] = {}
     from blurmap.models import build_model
@@ -289,7 +295,7 @@ def train(loaded: LoadedConfig, out: str | Path | None = None, resume: Optional[
     val_sets = dict(recipe.build_val_datasets())
     global_batch = t.batch_size * world * t.accum_steps
     steps_per_epoch = {n: max(1, len(ds) // global_batch) for n, ds in datasets.items()}
-    segments = build_schedule(list(recipe.phases()), steps_per_epoch, t.accum_steps, where=f"recipe {recipe.name!r}")
+    segments = build_schedule(phases, steps_per_epoch, t.accum_steps, where=f"recipe {recipe.name!r}")
     total = segments[-1].stop
     schedulers = dict(recipe.build_schedulers(optimizers, total))
     emas = {n: EMA(m, t.ema_decay) for n, m in bare.items()} if t.ema_decay is not None else {}
