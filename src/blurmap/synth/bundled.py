@@ -146,7 +146,10 @@ def _objects() -> tuple[Cutout, ...]:
     cuts = []
     for name, rect in _GRABCUT:
         img = _cached(name)
-        alpha = _feather(_grabcut_alpha(img, rect) > 0.5)
+        fg = _grabcut_alpha(img, rect) > 0.5
+        # Objects cut by the photo's border (the cat's chest) get a soft edge there too.
+        fg[:2], fg[-2:], fg[:, :2], fg[:, -2:] = False, False, False, False
+        alpha = _feather(fg)
         c = crop_to_alpha(img, alpha, f"bundled:{name}", pad=2)
         if c is not None:
             cuts.append(c)

@@ -55,6 +55,7 @@ class LocalBlurConfig:
         max_object_frac: cap of an object's longer side relative to the canvas's shorter side.
         max_initial_angle: initial rotation range, degrees.
         gamma: CRF power law (LODE: 2.2).
+        min_object_area: VOC instances smaller than this (px, before scaling) are not used.
         motion: trajectory ranges (:class:`~blurmap.physics.motion.MotionRanges`).
     """
 
@@ -64,6 +65,7 @@ class LocalBlurConfig:
     max_object_frac: float = 0.5
     max_initial_angle: float = 15.0
     gamma: float = 2.2
+    min_object_area: int = 2000
     motion: MotionRanges = field(default_factory=MotionRanges)
 
     def to_dict(self) -> dict:
@@ -199,7 +201,7 @@ class LocalBlurDataset(Dataset):
         self.seed = int(seed)
         self.config = config or LocalBlurConfig()
         self.backgrounds = ImageSource(backgrounds)
-        self.objects = object_bank(objects)
+        self.objects = object_bank(objects, self.config.min_object_area)
         self._bg_cache: dict[int, np.ndarray] = {}
 
     def __len__(self) -> int:
@@ -259,7 +261,7 @@ def generate_local(
         raise BlurmapError(f"--bits must be 8 or 16, got {bits}")
     cfg = config or LocalBlurConfig()
     src = ImageSource(backgrounds)
-    bank = object_bank(objects)
+    bank = object_bank(objects, cfg.min_object_area)
     out = Path(out)
     with staged_output(out, overwrite) as tmp:
         for sub in ("blur", "sharp", "mask"):

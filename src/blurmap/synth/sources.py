@@ -62,10 +62,11 @@ class BundledObjects:
         return self.items[int(rng.integers(len(self.items)))]
 
 
-def object_bank(spec: str | os.PathLike):
-    """``"bundled"`` -> :class:`BundledObjects`; a VOC root -> :class:`blurmap.data.voc.VOCObjects`."""
+def object_bank(spec: str | os.PathLike, min_area: int = 2000):
+    """``"bundled"`` -> :class:`BundledObjects`; a VOC root -> :class:`blurmap.data.voc.VOCObjects`
+    (instances smaller than ``min_area`` px are skipped)."""
     if str(spec) == BUNDLED:
         return BundledObjects()
     from blurmap.data.voc import VOCObjects
 
-    return VOCObjects(spec)
+    return VOCObjects(spec, min_area=min_area)
