@@ -35,9 +35,10 @@ KIND_MODELS: dict[str, tuple[str, ...]] = {
 MAP_KINDS: dict[str, str] = {"bladenet": "mask", "lbp": "mask", "defocusgan": "coc"}
 
 
-def _is_path_like(name_or_path: str | os.PathLike) -> bool:
+def _is_explicit_path(name_or_path: str | os.PathLike) -> bool:
+    """A Path object, a string with a folder part, or an existing file: never a shipped name."""
     s = str(name_or_path)
-    return isinstance(name_or_path, os.PathLike) or s.endswith(".safetensors") or os.sep in s or Path(s).exists()
+    return isinstance(name_or_path, os.PathLike) or os.sep in s or Path(s).is_file()
 
 
 def resolve_weights(name_or_path: str | os.PathLike) -> Path:
@@ -53,7 +54,7 @@ def resolve_weights(name_or_path: str | os.PathLike) -> Path:
     Raises:
         WeightsError: the file does not exist, or no shipped weights answer to the name.
     """
-    if _is_path_like(name_or_path):
+    if _is_explicit_path(name_or_path):
         path = Path(name_or_path)
         if not path.is_file():
             raise WeightsError(f"{path}: no such weights file")
@@ -62,6 +63,8 @@ def resolve_weights(name_or_path: str | os.PathLike) -> Path:
     found = weights_data.resolve(name)
     if found is not None:
         return found
+    if name.endswith(".safetensors") and weights_data.find_entry(name) is None:
+        raise WeightsError(f"{name}: no such weights file")
     entry = weights_data.find_entry(name)
     if entry is not None:
         raise WeightsError(
