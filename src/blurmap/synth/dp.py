@@ -51,14 +51,15 @@ class DPConfig:
     Attributes:
         max_coc: largest |CoC| in px (DESIGN.md default 25).
         min_coc_frac: the sample's peak |CoC| is uniform in ``[min_coc_frac, 1] * max_coc``.
-        num_layers: CoC layers of the renderer (>= 32 keeps quantization below 1 px at 25 px).
+        num_layers: out-of-focus CoC layers of the renderer; None = the renderer's default
+            (layer spacing <= 1 px over the map's range, i.e. ~50 layers at |CoC| <= 25).
         ramp_prob: probability of a ``ramp`` scene (else ``layers``) for photos without depth.
         gamma: CRF power law.
     """
 
     max_coc: float = 25.0
     min_coc_frac: float = 0.4
-    num_layers: int = 32
+    num_layers: int | None = None
     ramp_prob: float = 0.3
     gamma: float = 2.2
 
@@ -199,7 +200,9 @@ def make_dp_sample(
     with torch.no_grad():
         a = torch.from_numpy(aif.transpose(2, 0, 1).copy())[None]
         c = torch.from_numpy(coc)[None, None]
-        left, right, combined = render_dual_pixel(a, c, num_layers=cfg.num_layers, gamma=cfg.gamma)
+        left, right, combined = render_dual_pixel(
+            a, c, num_layers=cfg.num_layers, gamma=cfg.gamma, max_radius=cfg.max_coc
+        )
 
     def img(t: torch.Tensor) -> np.ndarray:
         return np.ascontiguousarray(t[0].clamp(0, 1).permute(1, 2, 0).numpy(), dtype=np.float32)
