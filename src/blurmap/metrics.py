@@ -271,10 +271,6 @@ class LPIPS(nn.Module):
     def train(self, mode: bool = True):  # a metric: always in eval mode
         return super().train(False)
 
-    def _features(self, x: torch.Tensor) -> list[torch.Tensor]:
-        x = (x * 2.0 - 1.0 - self.shift) / self.scale
-        return [f / (torch.sqrt(torch.sum(f * f, dim=1, keepdim=True)) + 1e-10) for f in self.net(x)]
-
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         if x.shape != y.shape or x.ndim != 4 or x.shape[1] != 3:
             raise ValueError(f"expected two (B, 3, H, W) tensors of equal shape, got {tuple(x.shape)} and {tuple(y.shape)}")
@@ -283,11 +279,19 @@ class LPIPS(nn.Module):
         if x.dtype != self.shift.dtype:
             x, y = x.to(self.shift.dtype), y.to(self.shift.dtype)
         n = x.shape[0]
-        feats = self._features(torch.cat([x, y]))  # one backbone pass for both images
-        total = 0.0
-        fx, fy = [f[:n] for f in feats], [f[n:] for f in feats]
-        for lin, a, b in zip(self.lins, fx, fy):
-            total = total + lin((a - b) ** 2).mean(dim=(1, 2, 3))
+        # One backbone pass over both images; each tap is turned into its distance term as soon
+        # as it is computed, so full-resolution (e.g. 1680x1120) VGG activations are not all
+        # held at once.
+        h = (torch.cat([x, y]) * 2.0 - 1.0 - self.shift) / self.scale
+        taps = self.net.tap_indices
+        total = x.new_zeros(n)
+        k = 0
+        for i, layer in enumerate(self.net.features):
+            h = layer(h)
+            if i in taps:
+                f = h / (torch.sqrt(torch.sum(h * h, dim=1, keepdim=True)) + 1e-10)
+                total = total + self.lins[k]((f[:n] - f[n:]) ** 2).mean(dim=(1, 2, 3))
+                k += 1
         return total
 
 

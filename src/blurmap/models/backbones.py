@@ -217,6 +217,7 @@ class AlexNetFeatures(_Frozen):
     """
 
     taps = (1, 4, 7, 9, 11)  # indices of the ReLUs after conv1..conv5
+    tap_indices = taps  # same attribute name as the VGG classes: layer indices of the outputs
     channels = (64, 192, 384, 256, 256)
 
     def __init__(self, weights=None, weights_dir=None):
@@ -287,6 +288,7 @@ class _VGGFeatures(_Frozen):
             raise ValueError(f"unknown {self.arch} layer(s) {unknown}; known: {list(self.layer_index)}")
         self.taps = taps
         self._tap_index = {self.layer_index[t]: t for t in taps}
+        self.tap_indices = tuple(sorted(self._tap_index))
         stop = max(self._tap_index) if last is None else self.layer_index[last]
         self.features = self.features[: stop + 1]  # drop layers no tap needs
         self._freeze()
