@@ -90,6 +90,14 @@ def test_jpeg_orientation_6_is_rotated_clockwise(tmp_path):
     assert im.array[:12].mean() < 0.1 and im.array[20:].mean() > 0.9
 
 
+def test_tiff_orientation_tag(tmp_path):
+    samples = np.random.default_rng(9).integers(0, 65536, size=(5, 8, 3), dtype=np.uint16)
+    tifffile.imwrite(tmp_path / "o6.tif", samples, photometric="rgb", extratags=[(274, "H", 1, 6, False)])
+    im = read_image(tmp_path / "o6.tif")
+    assert im.exif_orientation_applied == 6
+    assert np.array_equal(_levels(im.array, 16), np.rot90(samples, -1))
+
+
 def test_16bit_png_exif_orientation(tmp_path):
     samples = np.random.default_rng(4).integers(0, 65536, size=(5, 8, 3), dtype=np.uint16)
     ok, buf = cv2.imencode(".png", samples[:, :, ::-1])

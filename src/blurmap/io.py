@@ -285,9 +285,10 @@ def _read_tiff(path: Path, data: bytes, max_pixels: int) -> Image:
         bits = 8 if page.dtype == np.uint8 else 16
         tag = page.tags.get(34675)  # InterColorProfile
         icc = bytes(tag.value) if tag is not None else None
+        orient_tag = page.tags.get(274)  # Orientation, same values as EXIF
         try:
-            orientation = int(page.orientation)
-        except Exception:  # noqa: BLE001
+            orientation = int(orient_tag.value) if orient_tag is not None else 1
+        except (TypeError, ValueError):
             orientation = 1
         planar = int(getattr(page, "planarconfig", 1)) == 2  # SEPARATE: samples first
         try:
