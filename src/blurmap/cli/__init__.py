@@ -16,6 +16,7 @@ _COMMAND_MODULES = [
     "blurmap.cli.local",
     "blurmap.cli.deblur",
     "blurmap.cli.export",
+    "blurmap.cli.weights",
     "blurmap.cli.synth",
     "blurmap.cli.train",
 ]

@@ -96,3 +96,49 @@ def resolve(name: str) -> Path | None:
         if name in (path.name, path.stem):
             return path
     return None
+
+
+def describe(path: str | Path) -> dict:
+    """What a weights file holds, from its header (tensors are not loaded).
+
+    Args:
+        path: a ``.safetensors`` file written by :func:`blurmap.weights.save_weights`.
+
+    Returns:
+        dict with ``path``, ``name`` (model registry name), ``config`` (constructor kwargs),
+        ``parameters`` (number of stored values), ``tensors`` (count), ``bytes`` (file size),
+        ``sha256`` (hex digest of the file), ``blurmap_version`` and ``extra`` (training
+        metadata: step, recipe, metrics, ...).
+
+    Raises:
+        WeightsError: missing file, not safetensors, or no blurmap metadata.
+    """
+    import hashlib
+    import math
+
+    from safetensors import safe_open
+
+    from blurmap.weights import read_metadata
+
+    path = Path(path)
+    meta = read_metadata(path)
+    n_values, n_tensors = 0, 0
+    with safe_open(str(path), framework="pt") as fh:
+        for key in fh.keys():
+            n_tensors += 1
+            n_values += math.prod(fh.get_slice(key).get_shape())
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return {
+        "path": str(path),
+        "name": meta["name"],
+        "config": meta["config"],
+        "parameters": int(n_values),
+        "tensors": n_tensors,
+        "bytes": path.stat().st_size,
+        "sha256": digest.hexdigest(),
+        "blurmap_version": meta.get("blurmap_version", ""),
+        "extra": meta.get("extra", {}),
+    }
