@@ -19,6 +19,7 @@ _COMMAND_MODULES = [
     "blurmap.cli.weights",
     "blurmap.cli.synth",
     "blurmap.cli.train",
+    "blurmap.cli.demo",
 ]
 
 

@@ -111,14 +111,15 @@ def random_inverse_depth(rng: np.random.Generator, image: np.ndarray, kind: str)
     if kind != "layers":
         raise ValueError(f"unknown scene kind {kind!r}")
     u = _plane(rng, H, W, rng.uniform(0.1, 0.3), rng.uniform(0.0, 0.1))  # far background
-    # Superpixels at <= 256 px (fast), masks upsampled with nearest neighbour.
+    # Superpixels at <= 256 px (fast), masks upsampled linearly and thresholded.
     f = min(1.0, 256.0 / max(H, W))
     small = cv2.resize(image, (max(1, round(W * f)), max(1, round(H * f))), interpolation=cv2.INTER_AREA)
     segments = felzenszwalb(small, scale=100, sigma=0.8, min_size=40)
     level = 0.4
     for _ in range(int(rng.integers(1, 4))):
-        m = _snapped_ellipse(rng, segments).astype(np.uint8)
-        m = cv2.resize(m, (W, H), interpolation=cv2.INTER_NEAREST).astype(bool)
+        m = _snapped_ellipse(rng, segments).astype(np.float32)
+        # linear upsampling + threshold: smooth outlines instead of nearest-neighbour stairs
+        m = cv2.resize(m, (W, H), interpolation=cv2.INTER_LINEAR) >= 0.5
         level += rng.uniform(0.1, 0.25)  # each new plane nearer than the previous ones
         u = np.where(m, _plane(rng, H, W, level, rng.uniform(0.0, 0.04)), u)
     return u.astype(np.float32)

@@ -1,0 +1,204 @@
+"""``blurmap demo``: an HTML page of examples built from the bundled photos.
+
+The page is a list of *sections*; each section builder gets a :class:`DemoContext` (where to put
+figures, the seed) and returns a :class:`Section` (a title and an HTML fragment with relative
+links to its PNG figures). Add a section by appending a builder to :data:`SECTIONS` (or passing
+``sections=`` to :func:`build_demo`) -- e.g. deblurring results next to the synthetic inputs::
+
+    from blurmap import demo
+    demo.SECTIONS.append(my_builder)   # my_builder(ctx) -> demo.Section
+
+The folder is written all-or-nothing (temp folder + rename). A folder that holds a previous
+demo (its ``index.html`` carries a marker) is replaced; any other non-empty folder is refused
+unless ``overwrite``.
+"""
+
+from __future__ import annotations
+
+import html
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from blurmap.errors import BlurmapError
+from blurmap.synth._output import staged_output
+
+__all__ = ["Section", "DemoContext", "SECTIONS", "build_demo", "dual_pixel_section", "local_blur_section"]
+
+MARKER = "<!-- blurmap-demo -->"
+
+
+@dataclass
+class Section:
+    """One part of the page: a heading and an HTML fragment (figures as relative links)."""
+
+    title: str
+    html: str
+
+
+@dataclass
+class DemoContext:
+    """What a section builder gets.
+
+    Attributes:
+        root: the (temporary) output folder; figures go to ``root / "figures"``.
+        seed: base seed: builders derive their generators from it.
+    """
+
+    root: Path
+    seed: int = 0
+
+    def figure(self, name: str) -> tuple[Path, str]:
+        """Path to write figure ``name`` (a PNG file name) and its link relative to index.html."""
+        d = self.root / "figures"
+        d.mkdir(exist_ok=True)
+        return d / name, f"figures/{name}"
+
+    def rng(self, *key: int) -> np.random.Generator:
+        return np.random.default_rng([self.seed, *key])
+
+
+SectionBuilder = Callable[[DemoContext], Section]
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _panel_figure(path: Path, panels: list[tuple[str, np.ndarray, dict]], colorbar: str | None = None) -> None:
+    """Save a row of images with titles; ``panels`` = (title, array, imshow kwargs)."""
+    plt = _pyplot()
+    h, w = panels[0][1].shape[:2]
+    fig, axes = plt.subplots(1, len(panels), figsize=(2.6 * len(panels) * w / max(h, w) + 0.6, 2.9), squeeze=False)
+    for ax, (title, arr, kw) in zip(axes[0], panels):
+        im = ax.imshow(np.clip(arr, kw.pop("vmin_clip", 0.0), 1.0) if arr.ndim == 3 else arr, **kw)
+        ax.set_title(title, fontsize=9)
+        ax.set_axis_off()
+        if colorbar and arr.ndim == 2 and kw.get("cmap") not in (None, "gray"):
+            fig.colorbar(im, ax=ax, fraction=0.046, pad=0.03).set_label(colorbar, fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _figure_html(link: str, caption: str) -> str:
+    cap = html.escape(caption)
+    return f'<figure><a href="{link}"><img src="{link}" alt="{cap}"></a><figcaption>{cap}</figcaption></figure>\n'
+
+
+def dual_pixel_section(ctx: DemoContext, photos=("chelsea", "coffee", "motorcycle_left"), size=(240, 360), max_coc=12.0) -> Section:
+    """Synthetic dual-pixel defocus: AiF | left | right | combined | signed CoC map."""
+    from blurmap.synth.bundled import bundled_disparity, bundled_image
+    from blurmap.synth.dp import DPConfig, make_dp_sample
+
+    parts = []
+    for k, name in enumerate(photos):
+        disp = bundled_disparity()[1] if name == "motorcycle_left" else None
+        s = make_dp_sample(bundled_image(name), ctx.rng(1, k), size, DPConfig(max_coc=max_coc), disp)
+        path, link = ctx.figure(f"dp_{k}_{name}.png")
+        m = float(np.abs(s["coc"]).max()) or 1.0
+        _panel_figure(
+            path,
+            [
+                ("all-in-focus", s["aif"], {}),
+                ("left view", s["left"], {}),
+                ("right view", s["right"], {}),
+                ("combined", s["combined"], {}),
+                ("CoC (px)", s["coc"], {"cmap": "coolwarm", "vmin": -m, "vmax": m}),
+            ],
+            colorbar="signed CoC, px",
+        )
+        info = s["info"]
+        parts.append(
+            _figure_html(link, f"{name}: scene '{info['scene']}', peak |CoC| {info['peak_coc']:.1f} px "
+                         "(red = behind the focal plane, blue = in front)")  # fmt: skip
+        )
+    return Section("Dual-pixel defocus (synthetic, with ground-truth defocus map)", "".join(parts))
+
+
+def local_blur_section(ctx: DemoContext, count: int = 3, size=(320, 480)) -> Section:
+    """LODE local blur synthesis: sharp | blurred | mask."""
+    from blurmap.synth.bundled import bundled_image
+    from blurmap.synth.local import make_local_sample
+    from blurmap.synth.sources import BundledObjects
+
+    bank = BundledObjects()
+    parts = []
+    backgrounds = ("motorcycle_left", "coffee", "astronaut")
+    for k in range(count):
+        name = backgrounds[k % len(backgrounds)]
+        s = make_local_sample(bundled_image(name), bank, ctx.rng(2, k), size)
+        path, link = ctx.figure(f"local_{k}_{name}.png")
+        _panel_figure(
+            path,
+            [
+                ("sharp (middle frame)", s["sharp"].permute(1, 2, 0).numpy(), {}),
+                ("blurred", s["blur"].permute(1, 2, 0).numpy(), {}),
+                ("mask", s["mask"][0].numpy(), {"cmap": "gray", "vmin": 0, "vmax": 1}),
+            ],
+        )
+        moving = ", ".join(m["object"].replace("bundled:", "") for m in s["info"]["moving"])
+        parts.append(_figure_html(link, f"background {name}; moving: {moving}; {s['info']['num_frames']} frames averaged"))
+    return Section("Local motion blur (LODE LBS, synthetic)", "".join(parts))
+
+
+SECTIONS: list[SectionBuilder] = [dual_pixel_section, local_blur_section]
+
+_CSS = """body{font-family:sans-serif;max-width:1400px;margin:2em auto;padding:0 1em;color:#222}
+figure{margin:1em 0}img{max-width:100%;border:1px solid #ddd}figcaption{font-size:.9em;color:#555}"""
+
+
+def _is_previous_demo(out: Path) -> bool:
+    index = out / "index.html"
+    try:
+        return index.is_file() and MARKER in index.read_text(errors="replace")[:2000]
+    except OSError:
+        return False
+
+
+def build_demo(
+    out: str | os.PathLike = "demo-output",
+    *,
+    seed: int = 0,
+    sections: list[SectionBuilder] | None = None,
+    overwrite: bool = False,
+) -> Path:
+    """Build the demo page ``OUT/index.html`` with its figures under ``OUT/figures/``.
+
+    Args:
+        out: output folder; an empty one, a previous demo, or anything with ``overwrite``.
+        seed: base seed (same seed -> same figures).
+        sections: section builders (default :data:`SECTIONS`).
+        overwrite: replace a non-empty folder that is not a previous demo.
+    Returns:
+        Path of ``index.html``.
+    """
+    from blurmap import __version__
+
+    out = Path(out)
+    builders = list(SECTIONS if sections is None else sections)
+    if out.is_dir() and any(out.iterdir()) and not overwrite and not _is_previous_demo(out):
+        raise BlurmapError(f"{out}: folder exists, is not empty and holds no previous demo (pass --overwrite)")
+    with staged_output(out, overwrite=True) as tmp:
+        ctx = DemoContext(tmp, seed)
+        body = []
+        for b in builders:
+            sec = b(ctx)
+            body.append(f"<section><h2>{html.escape(sec.title)}</h2>\n{sec.html}</section>\n")
+        page = (
+            f"<!DOCTYPE html>\n{MARKER}\n<html><head><meta charset='utf-8'><title>blurmap demo</title>"
+            f"<style>{_CSS}</style></head><body>\n<h1>blurmap demo</h1>\n"
+            f"<p>blurmap {html.escape(__version__)}, seed {seed}. All inputs are synthesized from "
+            "scikit-image's bundled photos.</p>\n" + "".join(body) + "</body></html>\n"
+        )
+        (tmp / "index.html").write_text(page)
+    return out / "index.html"
+
