@@ -136,3 +136,15 @@ def test_schedule_alternation_lengths_and_cursors():
         build_schedule([Phase("x", iters=2, data="nope")], {"train": 3}, 1)
     with pytest.raises(ValueError, match="exactly one of"):
         Phase("x", epochs=1, iters=2)
+
+
+def test_image_grid_layout_and_map_normalisation():
+    from blurmap.train.monitor import image_grid
+
+    img = torch.full((3, 3, 4, 5), 0.25)
+    amap = torch.arange(3 * 20, dtype=torch.float32).reshape(3, 1, 4, 5)
+    grid = image_grid([img, img, amap], max_rows=2, pad=1)
+    assert grid.shape == (3, 2 * 6, 3 * 7)
+    tile = grid[:, 1:5, 2 * 7 + 1 : 2 * 7 + 6]  # first row, map column (inside the padding)
+    assert torch.allclose(tile[0], (amap[0, 0] - amap[0, 0].min()) / (amap[0, 0].max() - amap[0, 0].min()))
+    assert torch.equal(tile[0], tile[2]) and float(grid[0, 0, 0]) == 1.0

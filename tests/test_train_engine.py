@@ -217,3 +217,19 @@ def test_two_process_ddp_run(tmp_path):
     assert all(verify_checkpoint(p) is None for p in list_checkpoints(out))
     assert sorted(p.name for p in (out / "checkpoints").iterdir() if p.name.startswith(".")) == []
     assert load_model(out / "final" / "net.safetensors")(torch.rand(1, 3, 8, 8)).shape == (1, 3, 8, 8)
+
+
+def test_bf16_channels_last_run_and_export(reference, tmp_path):
+    from blurmap.weights import export_weights
+
+    res = train(load_config(TINY, ["epochs=0.125", "image_size=32", "train.crop_size=32", "train.progress=none",
+                                   "train.mixed_precision=bf16", "train.channels_last=true"]), out=tmp_path)
+    assert res.step == 2
+    state, _ = load_weights(res.final_weights["net"])
+    assert all(v.dtype == torch.float32 for v in state.values())  # master weights stay fp32
+    # export from a run directory reproduces the final (EMA) weights; from a checkpoint file too
+    (path,) = export_weights(reference.run_dir, tmp_path / "exp.safetensors")
+    ref, _ = load_weights(reference.final_weights["net"])
+    assert _same_tensors(load_weights(path)[0], ref)
+    (path2,) = export_weights(list_checkpoints(reference.run_dir)[-1], tmp_path / "exp_dir")
+    assert path2.name == "net.safetensors" and _same_tensors(load_weights(path2)[0], ref)

@@ -245,8 +245,6 @@ def train(loaded: LoadedConfig, out: str | Path | None = None, resume: Optional[
         ConfigError: bad settings found while building (unknown dataset in a phase, fp16
             without CUDA, ``--no-resume`` on a run directory with checkpoints, ...).
     """
-    from accelerate import Accelerator, DistributedDataParallelKwargs
-
     cfg, t = loaded.cfg, loaded.cfg.train
     run_dir = Path(out) if out is not None else Path(cfg.out)
     if t.mixed_precision == "fp16" and not torch.cuda.is_available():
@@ -255,8 +253,19 @@ def train(loaded: LoadedConfig, out: str | Path | None = None, resume: Optional[
     if resume is False and existing:
         raise ConfigError(f"{run_dir}: run directory already has checkpoints ({existing[-1].name}); "
                           "resume it (--resume) or choose another --out")
+    was_deterministic = torch.are_deterministic_algorithms_enabled()
     if t.deterministic:
         torch.use_deterministic_algorithms(True)
+    try:
+        return _train(loaded, run_dir, resume, existing)
+    finally:
+        torch.use_deterministic_algorithms(was_deterministic)
+
+
+def _train(loaded: LoadedConfig, run_dir: Path, resume: Optional[bool], existing: list) -> TrainResult:
+    from accelerate import Accelerator, DistributedDataParallelKwargs
+
+    cfg, t = loaded.cfg, loaded.cfg.train
 
     # --- build what the recipe declares (same seed on every process: identical init) ----------
     seed_everything(t.seed)
@@ -269,6 +278,12 @@ def train(loaded: LoadedConfig, out: str | Path | None = None, resume: Optional[
     find_unused = len(declared) > 1 or any(p.train is not None for p in leaves)
     if t.device == "cuda" and not torch.cuda.is_available():
         raise ConfigError("train.device=cuda but CUDA is not available; use auto or cpu")
+    # One process may run several trainings (tests, notebooks) with different precision or
+    # accumulation: start from a fresh Accelerate state (the process group, if any, stays).
+    from accelerate.state import AcceleratorState, GradientState
+
+    AcceleratorState._reset_state(reset_partial_state=False)
+    GradientState._reset_state()
     accelerator = Accelerator(
         # Accelerate only detects a multi-process CPU launch (torchrun, gloo) with cpu=True
         cpu=t.device == "cpu" or not torch.cuda.is_available(),
@@ -358,7 +373,7 @@ def train(loaded: LoadedConfig, out: str | Path | None = None, resume: Optional[
         if main and val_sets:
             metrics = _validate(recipe, ctx, val_sets, bare, emas, monitor, step, t)
             result.val_metrics = metrics
-            monitor.scalars(step, {f"val/{k}": v for k, v in metrics.items()}, ctx.phase_name)
+            monitor.scalars(step, {f"val/{k}": v for k, v in metrics.items()}, ctx.phase_name or "end", echo=True)
         accelerator.wait_for_everyone()
 
     try:

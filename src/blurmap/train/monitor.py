@@ -85,8 +85,11 @@ class Monitor:
             text = " ".join(f"{k} {_fmt(v)}" for k, v in losses.items())
             self._bar.update(self._task, completed=step, phase=phase, losses=text)
 
-    def scalars(self, step: int, values: Mapping[str, float], phase: str, echo: bool = True) -> None:
-        """Log scalars to TensorBoard and one text line (``step N/T phase ... ETA``)."""
+    def scalars(self, step: int, values: Mapping[str, float], phase: str, echo: Optional[bool] = None) -> None:
+        """Log scalars to TensorBoard and one text line (``step N/T phase ... ETA``).
+
+        The line goes to the terminal when ``echo`` is True; by default only without a
+        progress bar (which shows the losses itself)."""
         if not self.active:
             return
         for k, v in values.items():
@@ -94,7 +97,9 @@ class Monitor:
         eta = self.eta(step)
         eta_s = f" ETA {timedelta(seconds=int(eta))}" if eta is not None else ""
         body = " ".join(f"{k} {_fmt(v)}" for k, v in values.items() if not k.startswith("phase"))
-        self.line(f"step {step}/{self.total} phase {phase} {body}{eta_s}", echo=echo and self._bar is None)
+        if echo is None:
+            echo = self._bar is None
+        self.line(f"step {step}/{self.total} phase {phase} {body}{eta_s}", echo=echo)
 
     def image(self, tag: str, grid: torch.Tensor, step: int) -> None:
         """Log a ``(3, H, W)`` image in [0, 1]."""

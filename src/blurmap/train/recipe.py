@@ -157,7 +157,10 @@ class Phase:
     """One stage of training.
 
     Give exactly one length: ``epochs`` (may be fractional; measured on the phase's first
-    dataset), ``iters`` (optimizer steps) or, for an alternating phase, ``cycles``.
+    dataset, or for an alternating phase on its first sub-phase's first dataset), ``iters``
+    (optimizer steps) or, for an alternating phase, ``cycles`` (full passes through the
+    sub-phases). An epoch of a dataset is ``len(dataset) // global_batch`` optimizer steps
+    (at least 1); a phase's length is rounded to whole steps.
 
     Args:
         name: shown in logs, TensorBoard (``phase`` scalar = index) and checkpoints.

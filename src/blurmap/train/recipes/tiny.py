@@ -90,8 +90,8 @@ class TinyConfig(RecipeConfig):
     image_size: int = 64
     sigma_min: float = 0.5
     sigma_max: float = 2.0
-    #: optional warm-up phase (iterations with only the L1 loss at a lower LR... kept simple:
-    #: it just shows a two-phase schedule); 0 = none
+    #: length of an optional first phase "warmup" in optimizer steps (same loss; it shows a
+    #: two-phase schedule and lets tests cross a phase boundary); 0 = none
     warmup_iters: int = 0
 
 
