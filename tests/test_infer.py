@@ -212,3 +212,15 @@ def test_bad_arguments_are_user_errors():
         Deblurrer(LocalNet(), tile=64, overlap=40)
     with pytest.raises(BlurmapError, match="HxWx3"):
         Deblurrer(LocalNet()).deblur(np.zeros((20, 20, 4), np.float32))
+
+
+def test_default_tiling_bounded_for_huge_declared_receptive_field():
+    """DefocusGAN declares a ~3100 px theoretical field; the default tile must stay bounded."""
+    from blurmap.infer import MAX_DEFAULT_OVERLAP
+    from blurmap.models import build_model
+
+    net = build_model("defocusgan", dgb_widths=[[4, 8, 16, 32], [4, 8, 16], [4, 8]])
+    assert net.receptive_field > 3000
+    t = default_tiling(net)
+    assert t.overlap == MAX_DEFAULT_OVERLAP and t.tile == 3 * MAX_DEFAULT_OVERLAP
+    assert t.tile % net.size_multiple == 0

@@ -57,6 +57,11 @@ MIN_IMAGE_SIDE = 8
 # Used when a model does not declare its receptive field (documented in docs/inference.md).
 FALLBACK_RECEPTIVE_FIELD = 64
 DEFAULT_TILE = 512
+# Cap on the default overlap. Declared receptive fields are theoretical: DefocusGAN's counts
+# every 3x3 conv of its 1/8-scale branches (~3100 px at paper size), far beyond where its
+# output actually depends on the input; an uncapped overlap would make the default tile the
+# whole image and memory unbounded. Measured effects of the cap: docs/inference.md.
+MAX_DEFAULT_OVERLAP = 256
 
 
 @dataclass(frozen=True)
@@ -101,8 +106,8 @@ def default_tiling(model: nn.Module) -> Tiling:
     """Default tile and overlap for a model.
 
     A model may set ``default_tile`` / ``default_overlap`` attributes; otherwise the overlap
-    is the receptive field (at least 32 px) and the tile three times the overlap (at least
-    512 px), both rounded up to the model's size multiple. (The declared receptive fields are
+    is the receptive field clamped to ``[32, MAX_DEFAULT_OVERLAP]`` px and the tile three
+    times the overlap (at least 512 px), both rounded up to the model's size multiple. (The declared receptive fields are
     theoretical and much larger than the effective ones, so ``3/8`` of the field as
     context is plenty in practice; ``tests/test_infer.py`` and ``docs/inference.md`` have
     measurements.)
@@ -111,7 +116,9 @@ def default_tiling(model: nn.Module) -> Tiling:
         :class:`Tiling`.
     """
     m = model_size_multiple(model)
-    overlap = getattr(model, "default_overlap", None) or max(32, model_receptive_field(model))
+    overlap = getattr(model, "default_overlap", None) or min(
+        MAX_DEFAULT_OVERLAP, max(32, model_receptive_field(model))
+    )
     overlap = _round_up(int(overlap), m)
     tile = getattr(model, "default_tile", None) or max(DEFAULT_TILE, 3 * overlap)
     tile = _round_up(max(int(tile), 2 * overlap), m)
@@ -279,11 +286,11 @@ def tiled_predict(
         )
     device = torch.device(device)
     tiling = tiling or default_tiling(model)
-    rf = model_receptive_field(model)
-    if tiling.overlap < rf and (height > tiling.tile or width > tiling.tile):
+    recommended = min(MAX_DEFAULT_OVERLAP, model_receptive_field(model))
+    if tiling.overlap < recommended and (height > tiling.tile or width > tiling.tile):
         warnings.warn(
-            f"overlap {tiling.overlap} px is below the model's receptive field ({rf} px); "
-            "seams may be visible",
+            f"overlap {tiling.overlap} px is below the model's receptive field "
+            f"({model_receptive_field(model)} px; recommended overlap >= {recommended} px); seams may be visible",
             stacklevel=2,
         )
     multiple = model_size_multiple(model)

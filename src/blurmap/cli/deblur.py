@@ -10,7 +10,7 @@ import typer
 
 from blurmap.cli._app import app
 from blurmap.errors import BlurmapError
-from blurmap.infer import model_receptive_field
+from blurmap.infer import MAX_DEFAULT_OVERLAP, model_receptive_field
 
 MODEL_CHOICES = ("auto", "defocus", "local", "deconv")
 
@@ -104,7 +104,7 @@ def deblur_command(
         restore_for = None
         tiling = deblurrer.tiling()
         rf = model_receptive_field(deblurrer.model)
-        if tiling.overlap < rf:
+        if tiling.overlap < min(rf, MAX_DEFAULT_OVERLAP):
             warn(f"--overlap {tiling.overlap} px is below {label}'s receptive field ({rf} px); seams may show")
 
     paths = _expand_inputs(inputs, report)

@@ -1,0 +1,110 @@
+"""Peak memory and speed of tiled inference against image size (blurmap.infer).
+
+Each size runs in a fresh subprocess (so peaks do not carry over), which builds the model,
+makes a random HxWx3 float32 image (4:3), deblurs it with ``Deblurrer.deblur`` and reports
+its own peak RSS (``ru_maxrss``) and the inference time. Target: peak RSS flat in image size
+apart from the image-sized buffers (input + output, 24 B/px), <= 3 GB at 24 MP.
+
+Usage:
+    OMP_NUM_THREADS=2 python benchmarks/tiling_memory.py [--model local|defocus] [--weights W]
+        [--precision fp32|bf16] [--sizes 2 6 12 24] [--tile N] [--overlap N]
+
+Without --weights the shipped starter weights of --model are used when present; otherwise a
+network of the starter architecture with random weights (speed and memory do not depend on
+the values). The table goes to stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+
+# Architectures used when no weights file is available (same as the starter recipes aim for).
+FALLBACK = {
+    "local": ("bladenet", {"width": 16, "bottleneck_mult": 4}),
+    "defocus": ("defocusgan", {"dgb_widths": [[8, 16, 32, 64], [8, 16, 32], [8, 16]]}),
+}
+
+
+def _child(args) -> None:
+    import resource
+    import time
+
+    import numpy as np
+    import torch
+
+    from blurmap import api
+    from blurmap.infer import Deblurrer, count_tiles
+    from blurmap.models import build_model
+
+    torch.manual_seed(0)
+    source = args.weights
+    if source is None:
+        try:
+            source = str(api.resolve_weights(args.model))
+        except Exception:  # noqa: BLE001 - fall back to random weights of the same architecture
+            source = None
+    if source is not None:
+        model = api.load_model(source, precision=args.precision, tile=args.tile, overlap=args.overlap)
+        label = f"{model.name} ({source})"
+    else:
+        name, cfg = FALLBACK[args.model]
+        model = Deblurrer(build_model(name, **cfg), precision=args.precision, tile=args.tile, overlap=args.overlap)
+        label = f"{name} {json.dumps(cfg)} (random weights)"
+    mp = args.child
+    w = int(round((mp * 1e6 * 4 / 3) ** 0.5))
+    h = int(round(mp * 1e6 / w))
+    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    image = np.random.default_rng(0).random((h, w, 3), dtype=np.float32)
+    tiling = model.tiling()
+    t0 = time.perf_counter()
+    out = model.deblur(image)
+    seconds = time.perf_counter() - t0
+    assert out.shape == image.shape
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+    print(json.dumps({
+        "mp": h * w / 1e6, "h": h, "w": w, "tiles": count_tiles(h, w, tiling), "tile": tiling.tile,
+        "overlap": tiling.overlap, "peak_mb": peak / 1024, "base_mb": rss_before / 1024,
+        "seconds": seconds, "label": label, "threads": torch.get_num_threads(),
+    }))
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--model", choices=sorted(FALLBACK), default="local")
+    p.add_argument("--weights", default=None)
+    p.add_argument("--precision", default="bf16", choices=["fp32", "bf16"])
+    p.add_argument("--sizes", type=float, nargs="+", default=[2, 6, 12, 24], help="megapixels")
+    p.add_argument("--tile", type=int, default=None)
+    p.add_argument("--overlap", type=int, default=None)
+    p.add_argument("--child", type=float, default=None, help=argparse.SUPPRESS)
+    args = p.parse_args()
+    if args.child is not None:
+        _child(args)
+        return
+    rows = []
+    for mp in args.sizes:
+        cmd = [sys.executable, __file__, "--child", str(mp), "--model", args.model, "--precision", args.precision]
+        for flag in ("weights", "tile", "overlap"):
+            if getattr(args, flag) is not None:
+                cmd += [f"--{flag}", str(getattr(args, flag))]
+        res = subprocess.run(cmd, capture_output=True, text=True)
+        if res.returncode != 0:
+            print(res.stderr, file=sys.stderr)
+            sys.exit(f"child for {mp} MP failed")
+        rows.append(json.loads(res.stdout.strip().splitlines()[-1]))
+    first = rows[0]
+    print(f"model: {first['label']}; precision {args.precision}; tile {first['tile']} px, overlap "
+          f"{first['overlap']} px; torch threads {first['threads']}")
+    print(f"{'MP':>6} {'H x W':>13} {'tiles':>6} {'peak RSS MB':>12} {'RSS-before MB':>14} {'s':>8} {'s/MP':>7}")
+    for r in rows:
+        print(f"{r['mp']:6.1f} {str(r['h']) + ' x ' + str(r['w']):>13} {r['tiles']:6d} {r['peak_mb']:12.0f} "
+              f"{r['base_mb']:14.0f} {r['seconds']:8.1f} {r['seconds'] / r['mp']:7.2f}")
+    print("peak RSS = whole child process (torch + model + image in/out buffers + one tile's activations);")
+    print("RSS-before = after importing torch and building the model, before the image exists.")
+
+
+if __name__ == "__main__":
+    main()
