@@ -173,3 +173,22 @@ def test_missing_shipped_weights_is_a_clear_error(tmp_path, monkeypatch, capsys)
     assert main(["deblur", str(tmp_path / "a.png"), "-o", str(tmp_path / "out"), "--model", "local"]) == 1
     err = capsys.readouterr().err.strip()
     assert "no starter weights for 'local'" in err and len(err.splitlines()) == 1
+
+
+def test_precision_and_device_options(tmp_path, unet_weights, capsys):
+    write_image(tmp_path / "a.png", _photo(), bits=8)
+    base = ["deblur", str(tmp_path / "a.png"), "--weights", str(unet_weights)]
+    assert main([*base, "-o", str(tmp_path / "fp32")]) == 0
+    assert main([*base, "-o", str(tmp_path / "bf16"), "--precision", "bf16"]) == 0
+    a = read_image(tmp_path / "fp32" / "a.png").array
+    b = read_image(tmp_path / "bf16" / "a.png").array
+    assert np.abs(a - b).mean() < 2 / 255  # bf16 autocast: same picture within ~1 level
+    capsys.readouterr()
+    assert main([*base, "-o", str(tmp_path / "x"), "--precision", "fp16"]) == 1
+    assert "fp16 needs a CUDA device" in capsys.readouterr().err
+    if not torch.cuda.is_available():
+        assert main([*base, "-o", str(tmp_path / "x"), "--device", "cuda"]) == 1
+        assert "no CUDA device" in capsys.readouterr().err
+    assert main([*base, "-o", str(tmp_path / "x"), "--tile", "64", "--overlap", "40"]) == 1
+    assert "more than half the tile" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()
