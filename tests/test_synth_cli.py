@@ -12,7 +12,7 @@ def test_synth_local_and_dp_cli(tmp_path, capsys):
                  "--count", "1", "--size", "40x32", "--seed", "4"]) == 0  # fmt: skip
     assert (tmp_path / "l/blur/000000.png").exists()
     m = json.loads((tmp_path / "l/manifest.json").read_text())
-    assert m["size"] == [32, 40] and m["seed"] == 4
+    assert m["size_hw"] == [32, 40] and m["seed"] == 4
     assert main(["synth", "dp", "--images", "bundled", "--out", str(tmp_path / "d"), "--count", "1",
                  "--size", "40x32", "--max-coc", "4"]) == 0  # fmt: skip
     assert (tmp_path / "d/train_c/source/1P0A0000.png").exists()

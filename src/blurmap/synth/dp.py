@@ -314,7 +314,7 @@ def generate_dp(
                 "seed": seed,
                 "count": count,
                 "splits": {"train": n_train, "val": n_val, "test": n_test},
-                "size": list(size) if size else None,
+                "size_hw": list(size) if size else None,
                 "images": str(images),
                 "config": cfg.to_dict(),
                 "samples": samples,

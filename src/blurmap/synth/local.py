@@ -284,7 +284,7 @@ def generate_local(
                 "layout": "paired folders: blur/, sharp/, mask/ (same file names)",
                 "seed": seed,
                 "count": count,
-                "size": list(size) if size else None,
+                "size_hw": list(size) if size else None,
                 "bits": bits,
                 "backgrounds": str(backgrounds),
                 "objects": str(objects),
