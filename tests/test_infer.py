@@ -224,3 +224,20 @@ def test_default_tiling_bounded_for_huge_declared_receptive_field():
     t = default_tiling(net)
     assert t.overlap == MAX_DEFAULT_OVERLAP and t.tile == 3 * MAX_DEFAULT_OVERLAP
     assert t.tile % net.size_multiple == 0
+
+
+def test_input_array_is_never_modified():
+    class InPlace(nn.Module):
+        receptive_field = 1
+
+        def forward(self, x):
+            x.mul_(0.5)  # a careless model writing into its input
+            return x
+
+    img = _photo(64, 80)
+    keep = img.copy()
+    out = Deblurrer(InPlace()).deblur(img)  # whole image = one channels-last tile: a view without the copy
+    assert np.array_equal(img, keep)
+    np.testing.assert_allclose(out, keep * 0.5, atol=1e-7)
+    Deblurrer(InPlace(), tile=32, overlap=8).deblur(img)
+    assert np.array_equal(img, keep)

@@ -308,9 +308,11 @@ def tiled_predict(
             for x0, x1, wx in cols:
                 tile = image[:, y0:y1, x0:x1].unsqueeze(0).to(device=device, dtype=torch.float32)
                 h, w = tile.shape[-2:]
-                tile = _pad_to_multiple(tile, multiple)
-                if channels_last:
-                    tile = tile.contiguous(memory_format=torch.channels_last)
+                padded = _pad_to_multiple(tile, multiple)
+                # Always a private copy: an unpadded tile may be a view of the caller's array,
+                # which a model modifying its input in place must not be able to touch.
+                fmt = torch.channels_last if channels_last else torch.contiguous_format
+                tile = padded.clone(memory_format=fmt) if padded is tile else padded.contiguous(memory_format=fmt)
                 with torch.inference_mode(), autocast:
                     outputs = _run_model(model, tile)
                 weight = torch.from_numpy(np.outer(wy, wx).astype(np.float32))
