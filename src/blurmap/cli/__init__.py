@@ -20,6 +20,7 @@ _COMMAND_MODULES = [
     "blurmap.cli.synth",
     "blurmap.cli.train",
     "blurmap.cli.demo",
+    "blurmap.cli.eval",
 ]
 
 

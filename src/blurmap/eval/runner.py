@@ -1,0 +1,58 @@
+"""Model loading and single-image inference for benchmark evaluation.
+
+All evaluation tasks restore images through :func:`restore_image`, so switching the
+inference path (whole image vs tiles, precision) happens in one place. By default the whole
+image is one tile of :func:`blurmap.infer.tiled_predict` (padded to the model's multiple),
+which is what the papers' numbers assume; ``tile=`` evaluates the product's tiled path.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+
+def load_restoration_model(weights: str | Path) -> tuple[nn.Module, dict]:
+    """Load a weights file (any registered restoration model).
+
+    Returns:
+        ``(model in eval mode, metadata dict with "name" and "config")``.
+
+    Raises:
+        WeightsError: missing/corrupt file or weights that do not fit the stored model.
+    """
+    from blurmap.weights import load_model, read_metadata
+
+    model = load_model(weights)
+    return model, read_metadata(weights)
+
+
+def count_parameters(model: nn.Module) -> int:
+    """Parameters of the inference network (every tensor in ``model.parameters()``)."""
+    return sum(p.numel() for p in model.parameters())
+
+
+def restore_image(model: nn.Module, image: np.ndarray, *, device: str = "cpu", precision: str = "fp32",
+                  tile: int | None = None, overlap: int | None = None) -> np.ndarray:
+    """Restore one ``(H, W, 3)`` float image in [0, 1]; returns the same shape, clipped to [0, 1].
+
+    Args:
+        model: network following the inference convention, already in eval mode.
+        image: float32 ``(H, W, 3)``.
+        device, precision: see :func:`blurmap.infer.tiled_predict`.
+        tile, overlap: tiling in px; ``tile=None`` = the whole image as one tile.
+    """
+    from blurmap.infer import Tiling, default_tiling, tiled_predict
+
+    h, w = image.shape[:2]
+    if tile is None:
+        tiling = Tiling(tile=max(16, h, w), overlap=4)
+    else:
+        default = default_tiling(model)
+        tiling = Tiling(tile=tile, overlap=overlap if overlap is not None else min(default.overlap, tile // 2))
+    x = torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32)).permute(2, 0, 1)
+    out = tiled_predict(model, x, tiling=tiling, device=device, precision=precision)["image"]
+    return out.clamp(0, 1).permute(1, 2, 0).numpy()

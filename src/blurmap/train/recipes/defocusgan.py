@@ -1,0 +1,428 @@
+"""``recipe: defocusgan`` — DefocusGAN training (paper "Implementation details", eq. 8).
+
+``L_G = L_c + alpha * L_p + beta * L_defocusadv`` with ``L_c`` = L1, ``L_p`` = VGG ``conv3_3``
+MSE (VGG19 with user weights, else the offline VGG16 — recorded as ``perceptual_backbone``
+in the log and the validation metrics), ``L_defocusadv`` = eq. (7) with WGAN-GP on the
+critic. Paper defaults (``configs/defocusgan_dpdd.yaml``): 512x512 patches of the blurred
+image + its defocus map, batch 4, Adam (0.9, 0.999), lr 2e-4 halved every 30 epochs, ~90
+epochs, mask guidance annealed to zero over 2e4 iterations.
+
+Choices where the paper is silent (see ``docs/defocusgan.md``):
+
+* **GAN warm-up**: the critic and the adversarial term start after ``gan_warmup_epochs``
+  (default 5) of L1 (+ perceptual) training, so the critic first sees plausible restorations
+  rather than noise — the usual practice for restoration GANs (DeblurGAN-v2 fine-tunes from
+  a content-loss start). The critic's learning rate equals the generator's.
+* **Patches**: DPDD frames are cut into ``patch_size`` windows with stride ``patch_stride``
+  (default 512 / 384: 15 patches per 1680x1120 frame, 5250 per epoch, ~1300 iterations per
+  epoch at batch 4, so 2e4 annealing iterations = ~15 epochs, matching the paper's "after
+  about 15 epochs the model no longer relies on the defocus map"). ``min_sharpness`` drops
+  windows whose *target* has a variance of the Laplacian below the threshold (flat sky, walls:
+  no deblurring signal).
+* **Defocus maps**: ``maps: gt`` reads ``{split}_c/coc/*.npy`` (the synthetic ground truth of
+  ``blurmap synth dp``); ``maps: net`` runs a trained DefocusMapNet (``map_weights``) once per
+  training frame on its DP views and caches the maps as ``.npy`` in ``map_cache``;
+  ``maps: none`` trains unguided.
+* **Synthetic data** (``synthetic_count > 0``, the CPU variant and the starter weights): DP
+  scenes rendered on the fly from the bundled photos with :func:`blurmap.synth.dp.make_dp_sample`
+  (cached in memory after the first epoch); photos in ``synthetic_holdout`` are used only
+  for validation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from blurmap.errors import ConfigError
+from blurmap.train.data import Augment
+from blurmap.train.recipe import ModelSpec, Phase, Recipe, RecipeConfig, register_recipe
+
+# --------------------------------------------------------------------------- datasets
+
+
+def laplacian_variance(image: np.ndarray) -> float:
+    """Variance of the 4-neighbour Laplacian of the grey image (a sharpness score).
+
+    Args:
+        image: ``(H, W, 3)`` or ``(H, W)`` float in [0, 1].
+    """
+    g = image.mean(-1) if image.ndim == 3 else image
+    lap = g[1:-1, :-2] + g[1:-1, 2:] + g[:-2, 1:-1] + g[2:, 1:-1] - 4 * g[1:-1, 1:-1]
+    return float(lap.var())
+
+
+def _windows(length: int, size: int, stride: int) -> list[int]:
+    """Start offsets of windows of ``size`` covering ``[0, length)`` (last one flush)."""
+    if length <= size:
+        return [0]
+    starts = list(range(0, length - size + 1, stride))
+    if starts[-1] != length - size:
+        starts.append(length - size)
+    return starts
+
+
+def _chw(a: np.ndarray) -> torch.Tensor:
+    a = a if a.ndim == 3 else a[..., None]
+    return torch.from_numpy(np.ascontiguousarray(a.transpose(2, 0, 1), dtype=np.float32))
+
+
+class DPDDPatches(torch.utils.data.Dataset):
+    """Overlapping patches of a DPDD-layout split: ``{"blur", "sharp", "coc"?}``.
+
+    Args:
+        root: DPDD-layout folder.
+        split: ``train`` / ``val`` / ``test``.
+        patch: window side in px (clipped to the frame).
+        stride: window stride in px.
+        maps: ``"gt"`` (``coc/*.npy``), ``"cache"`` (``map_dir/<name>.npy``) or ``"none"``.
+        map_dir: folder of cached maps for ``maps="cache"``.
+        min_sharpness: drop windows whose target's Laplacian variance is below this.
+    """
+
+    def __init__(self, root, split: str, patch: int = 512, stride: int = 384, maps: str = "gt",
+                 map_dir: Optional[str] = None, min_sharpness: float = 0.0):
+        from PIL import Image
+
+        from blurmap.eval.dpdd_layout import list_dpdd_pairs
+
+        self.items = list_dpdd_pairs(root, split)
+        self.maps, self.map_dir = maps, Path(map_dir) if map_dir else None
+        if maps == "gt":
+            missing = [it.name for it in self.items if it.coc is None]
+            if missing:
+                raise ConfigError(f"{root}: maps=gt but {split}_c/coc/{missing[0]}.npy is missing "
+                                  "(use maps=net with map_weights, or maps=none)")
+        self.windows: list[tuple[int, int, int, int]] = []  # (item, top, left, side)
+        for k, it in enumerate(self.items):
+            with Image.open(it.source) as im:
+                w, h = im.size
+            side = min(patch, h, w)
+            wins = [(k, y, x, side) for y in _windows(h, side, stride) for x in _windows(w, side, stride)]
+            if min_sharpness > 0:
+                target = self._read(it.target)
+                wins = [t for t in wins if laplacian_variance(target[t[1]:t[1] + side, t[2]:t[2] + side]) >= min_sharpness]
+            self.windows += wins
+
+    @staticmethod
+    def _read(path) -> np.ndarray:
+        from blurmap.io import read_image
+
+        return read_image(path).array
+
+    def __len__(self) -> int:
+        return len(self.windows)
+
+    def __getitem__(self, i: int) -> dict:
+        k, y, x, s = self.windows[i]
+        it = self.items[k]
+        sample = {"blur": _chw(self._read(it.source)[y:y + s, x:x + s]),
+                  "sharp": _chw(self._read(it.target)[y:y + s, x:x + s])}
+        if self.maps != "none":
+            path = it.coc if self.maps == "gt" else self.map_dir / f"{it.name}.npy"
+            sample["coc"] = _chw(np.load(path, allow_pickle=False)[y:y + s, x:x + s])
+        return sample
+
+
+class SyntheticDP(torch.utils.data.Dataset):
+    """DP scenes rendered from photos with :func:`blurmap.synth.dp.make_dp_sample`.
+
+    Sample ``i`` uses photo ``i mod len(photos)`` and ``numpy.random.default_rng([seed, i])``;
+    it is rendered on first use and kept in memory. ``repeats`` multiplies the virtual epoch.
+
+    Items: ``{"blur": combined view, "sharp": AiF, "coc": signed CoC px}``, CHW float32.
+    """
+
+    def __init__(self, photos: list[np.ndarray], count: int, size: int, max_coc: float, seed: int = 0, repeats: int = 1):
+        self.photos, self.count, self.size = photos, count, size
+        self.max_coc, self.seed, self.repeats = max_coc, seed, repeats
+        self._cache: dict[int, dict] = {}
+
+    def __len__(self) -> int:
+        return self.count * self.repeats
+
+    def render(self, i: int) -> dict:
+        from blurmap.synth.dp import DPConfig, make_dp_sample
+
+        rng = np.random.default_rng([self.seed, i])
+        s = make_dp_sample(self.photos[i % len(self.photos)], rng, (self.size, self.size), DPConfig(max_coc=self.max_coc))
+        return {"blur": _chw(s["combined"]), "sharp": _chw(s["aif"]), "coc": _chw(s["coc"])}
+
+    def __getitem__(self, i: int) -> dict:
+        i = i % self.count
+        if i not in self._cache:
+            self._cache[i] = self.render(i)
+        return dict(self._cache[i])
+
+
+def cache_network_maps(root, split: str, weights: str, cache_dir: str, device: str = "cpu") -> Path:
+    """Run a trained DefocusMapNet once per frame of ``split`` and store ``<name>.npy`` maps.
+
+    The network is loaded with :func:`blurmap.weights.load_model`; it is called as
+    ``model.predict(left, right)["map"]`` when it has ``predict``, else ``model(left, right)``.
+    Existing cache files are reused.
+
+    Returns:
+        the cache folder.
+    """
+    from blurmap.eval.dpdd_layout import list_dpdd_pairs
+    from blurmap.io import image_to_tensor, read_image
+    from blurmap.weights import load_model
+
+    out = Path(cache_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    items = list_dpdd_pairs(root, split)
+    todo = [it for it in items if not (out / f"{it.name}.npy").is_file()]
+    if not todo:
+        return out
+    model = load_model(weights).eval().to(device)
+    for it in todo:
+        if it.left is None or it.right is None:
+            raise ConfigError(f"{root}: maps=net needs the DP views of {it.name} ({split}_l/{split}_r)")
+        left = image_to_tensor(read_image(it.left).array).to(device)
+        right = image_to_tensor(read_image(it.right).array).to(device)
+        with torch.no_grad():
+            m = model.predict(left, right)["map"] if hasattr(model, "predict") else model(left, right)
+        tmp = out / f".{it.name}.tmp.npy"
+        np.save(tmp, m[0, 0].float().cpu().numpy())
+        tmp.replace(out / f"{it.name}.npy")
+    return out
+
+
+# --------------------------------------------------------------------------- config
+
+
+@dataclass
+class DefocusGANConfig(RecipeConfig):
+    # ---- models
+    #: registry name of the generator (``defocusgan`` or ``fpn_deblur`` for Table 6)
+    generator: str = "defocusgan"
+    generator_kwargs: Dict[str, Any] = field(default_factory=dict)
+    #: ``patchgan`` (paper), ``double_discriminator`` (DeblurGAN-v2 ablation) or ``none``
+    discriminator: str = "patchgan"
+    discriminator_kwargs: Dict[str, Any] = field(default_factory=dict)
+    # ---- data: a DPDD-layout folder ...
+    data_root: Optional[str] = None
+    train_split: str = "train"
+    #: validation split of data_root (null = no validation)
+    val_split: Optional[str] = "val"
+    #: defocus maps that guide training: gt (coc/*.npy), net (DefocusMapNet, cached), none
+    maps: str = "gt"
+    map_weights: Optional[str] = None
+    #: cache folder of network maps (default: RUN/maps/<split>)
+    map_cache: Optional[str] = None
+    patch_size: int = 512
+    patch_stride: int = 384
+    min_sharpness: float = 0.0
+    # ---- ... or synthetic DP scenes from the bundled photos (used when synthetic_count > 0)
+    synthetic_count: int = 0
+    synthetic_size: int = 128
+    synthetic_max_coc: float = 8.0
+    synthetic_repeats: int = 1
+    synthetic_val_count: int = 4
+    #: bundled photos kept out of training (validation only)
+    synthetic_holdout: List[str] = field(default_factory=lambda: ["chelsea"])
+    # ---- losses (eq. 8)
+    alpha: float = 0.012
+    beta: float = 0.002
+    perceptual: bool = True
+    #: auto (VGG19 if vgg_weights else the offline VGG16), vgg16 or vgg19
+    vgg: str = "auto"
+    vgg_weights: Optional[str] = None
+    #: defocus (eq. 7, weighted by phi(I_DM)) or original (uniform weights)
+    adversarial: str = "defocus"
+    phi_bin_weights: List[float] = field(default_factory=lambda: [1.0, 2.0, 3.0, 4.0])
+    gp_weight: float = 10.0
+    # ---- optimisation
+    lr: float = 2e-4
+    lr_d: float = 2e-4
+    lr_halve_epochs: float = 30.0
+    epochs: float = 90.0
+    #: epochs of generator-only training before the critic and the adversarial term start
+    gan_warmup_epochs: float = 5.0
+    #: iterations over which the mask guidance weight goes to 0 (paper: 2e4); 0 = unguided
+    anneal_iters: int = 20000
+    #: gauss (exp(-(2t/T)^2)), cosine, linear, none (always guided)
+    anneal_kind: str = "gauss"
+
+
+# --------------------------------------------------------------------------- recipe
+
+
+@register_recipe("defocusgan")
+class DefocusGANRecipe(Recipe):
+    Config = DefocusGANConfig
+
+    def __init__(self, cfg):
+        super().__init__(cfg)
+        if cfg.adversarial not in ("defocus", "original"):
+            raise ConfigError(f"adversarial must be 'defocus' or 'original', got {cfg.adversarial!r}")
+        if cfg.maps not in ("gt", "net", "none"):
+            raise ConfigError(f"maps must be gt, net or none, got {cfg.maps!r}")
+        if cfg.synthetic_count <= 0 and not cfg.data_root:
+            raise ConfigError("give data_root (a DPDD-layout folder) or synthetic_count > 0")
+        if cfg.maps == "net" and not cfg.map_weights:
+            raise ConfigError("maps=net needs map_weights (a trained DefocusMapNet)")
+        self._perceptual = None
+        self._adv = None
+
+    # ---- models
+    @property
+    def use_gan(self) -> bool:
+        return self.cfg.discriminator != "none" and self.cfg.beta > 0
+
+    def build_models(self):
+        models = {"G": ModelSpec(self.cfg.generator, dict(self.cfg.generator_kwargs))}
+        if self.use_gan:
+            models["D"] = ModelSpec(self.cfg.discriminator, dict(self.cfg.discriminator_kwargs))
+        return models
+
+    def build_optimizers(self, models):
+        opts = {"G": torch.optim.Adam(models["G"].parameters(), lr=self.cfg.lr, betas=(0.9, 0.999))}
+        if "D" in models:
+            opts["D"] = torch.optim.Adam(models["D"].parameters(), lr=self.cfg.lr_d, betas=(0.9, 0.999))
+        return opts
+
+    def build_schedulers(self, optimizers, total_steps):
+        # lr halved every lr_halve_epochs epochs; the engine steps schedulers once per step
+        steps_per_epoch = total_steps / max(self.cfg.epochs, 1e-9)
+        step_size = max(1, round(self.cfg.lr_halve_epochs * steps_per_epoch))
+        return {k: torch.optim.lr_scheduler.StepLR(o, step_size=step_size, gamma=0.5) for k, o in optimizers.items()}
+
+    # ---- data
+    def _synthetic_photos(self, holdout: bool) -> list[np.ndarray]:
+        from blurmap.synth.bundled import BUNDLED_NAMES, bundled_image
+
+        unknown = [n for n in self.cfg.synthetic_holdout if n not in BUNDLED_NAMES]
+        if unknown:
+            raise ConfigError(f"synthetic_holdout: unknown bundled photo {unknown[0]!r}; known: {', '.join(BUNDLED_NAMES)}")
+        names = [n for n in BUNDLED_NAMES if (n in self.cfg.synthetic_holdout) == holdout]
+        if not names:
+            raise ConfigError("synthetic_holdout leaves no photos for " + ("validation" if holdout else "training"))
+        return [bundled_image(n) for n in names]
+
+    def _map_mode_and_dir(self, split: str) -> tuple[str, Optional[str]]:
+        if self.cfg.maps != "net":
+            return self.cfg.maps, None
+        cache = self.cfg.map_cache or str(Path(self.cfg.out) / "maps" / split)
+        cache_network_maps(self.cfg.data_root, split, self.cfg.map_weights, cache)
+        return "cache", cache
+
+    def build_datasets(self):
+        c = self.cfg
+        if c.synthetic_count > 0:
+            return {"train": SyntheticDP(self._synthetic_photos(False), c.synthetic_count, c.synthetic_size,
+                                         c.synthetic_max_coc, seed=c.train.seed, repeats=c.synthetic_repeats)}
+        mode, cache = self._map_mode_and_dir(c.train_split)
+        return {"train": DPDDPatches(c.data_root, c.train_split, c.patch_size, c.patch_stride, mode, cache, c.min_sharpness)}
+
+    def train_transform(self, name):
+        return Augment(crop=self.cfg.train.crop_size, rot_flip=True)
+
+    def build_val_datasets(self):
+        c = self.cfg
+        if c.synthetic_count > 0:
+            if c.synthetic_val_count <= 0:
+                return {}
+            return {"val": SyntheticDP(self._synthetic_photos(True), c.synthetic_val_count, c.synthetic_size,
+                                       c.synthetic_max_coc, seed=c.train.seed + 10_000)}
+        if not c.val_split:
+            return {}
+        # validation frames are whole images; maps are not needed (inference is unguided)
+        return {"val": DPDDPatches(c.data_root, c.val_split, patch=10**6, stride=10**6, maps="none")}
+
+    # ---- schedule
+    def phases(self):
+        c = self.cfg
+        content = ("l1", "perceptual") if c.perceptual and c.alpha > 0 else ("l1",)
+        g_only = Phase("content", epochs=c.epochs, train=("G",), losses=content)
+        if not self.use_gan:
+            return [g_only]
+        warm = min(c.gan_warmup_epochs, c.epochs)
+        gan = Phase("gan", epochs=c.epochs - warm, train=("G", "D"), losses=content + ("adv",))
+        if warm <= 0:
+            return [gan]
+        if warm >= c.epochs:
+            return [Phase("content", epochs=c.epochs, train=("G",), losses=content)]
+        return [Phase("content", epochs=warm, train=("G",), losses=content), gan]
+
+    # ---- losses
+    def perceptual_loss(self, device):
+        """The frozen VGG loss, built on first use (records which VGG in ``backbone``)."""
+        if self._perceptual is None:
+            from blurmap.losses.perceptual import PerceptualLoss
+
+            self._perceptual = PerceptualLoss(net=self.cfg.vgg, weights=self.cfg.vgg_weights).to(device)
+        return self._perceptual
+
+    def adversarial_loss(self):
+        if self._adv is None:
+            from blurmap.losses.adversarial import DefocusAdversarialLoss
+
+            bins = self.cfg.generator_kwargs.get("coc_bins", (1.9, 4.2, 6.2))
+            self._adv = DefocusAdversarialLoss(weighted=self.cfg.adversarial == "defocus", bins=bins,
+                                               bin_weights=self.cfg.phi_bin_weights, gp_weight=self.cfg.gp_weight)
+        return self._adv
+
+    def _set_guidance(self, ctx) -> float:
+        from blurmap.models.defocusgan import guidance_weight_schedule
+
+        g = ctx.unwrap("G")
+        if not hasattr(g, "set_guidance_weight"):
+            return 0.0
+        w = guidance_weight_schedule(ctx.step, self.cfg.anneal_iters, self.cfg.anneal_kind) if self.cfg.maps != "none" else 0.0
+        g.set_guidance_weight(w)
+        return w
+
+    def step(self, batch, ctx):
+        blur, sharp = batch["blur"], batch["sharp"]
+        dmap = batch.get("coc")
+        w = self._set_guidance(ctx)
+        out = ctx.models["G"](blur, dmap if w > 0 else None)
+        logs: dict[str, Any] = {"guidance": w}
+        adv_on = ctx.loss_on("adv")
+        if adv_on:
+            d_losses = self.adversarial_loss().critic_loss(ctx.models["D"], sharp, out, dmap)
+            ctx.backward(d_losses["loss"])
+            ctx.optimizer_step("D")
+            logs.update(d_wgan=d_losses["wgan"].detach(), d_gp=d_losses["gp"].detach())
+        l1 = F.l1_loss(out.float(), sharp.float())
+        loss = l1
+        logs["l1"] = l1.detach()
+        if ctx.loss_on("perceptual"):
+            lp = self.perceptual_loss(ctx.device)(out, sharp)
+            loss = loss + self.cfg.alpha * lp
+            logs["perceptual"] = lp.detach()
+        if adv_on:
+            with ctx.frozen("D"):
+                la = self.adversarial_loss().generator_loss(ctx.models["D"], out, dmap)
+            loss = loss + self.cfg.beta * la
+            logs["adv"] = la.detach()
+        ctx.backward(loss)
+        ctx.optimizer_step("G")
+        logs["loss"] = loss.detach()
+        return logs
+
+    def validate(self, batch, ctx):
+        g = ctx.unwrap("G")
+        if hasattr(g, "set_guidance_weight"):
+            saved = g.guidance_weight
+            g.set_guidance_weight(0.0)  # inference is unguided (single image)
+        out = ctx.models["G"](batch["blur"]).float().clamp(0, 1)
+        if hasattr(g, "set_guidance_weight"):
+            g.set_guidance_weight(saved)
+        res = {"input": batch["blur"], "output": out, "target": batch["sharp"],
+               "metrics": {"psnr_input": _psnr(batch["blur"], batch["sharp"])}}
+        if "coc" in batch:
+            res["map"] = batch["coc"].abs() / batch["coc"].abs().amax().clamp_min(1e-6)
+        return res
+
+
+def _psnr(a: torch.Tensor, b: torch.Tensor) -> float:
+    mse = F.mse_loss(a.float().clamp(0, 1), b.float()).item()
+    return float(10 * np.log10(1.0 / max(mse, 1e-12)))
