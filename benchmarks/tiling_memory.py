@@ -5,9 +5,12 @@ makes a random HxWx3 float32 image (4:3), deblurs it with ``Deblurrer.deblur`` a
 its own peak RSS (``ru_maxrss``) and the inference time. Target: peak RSS flat in image size
 apart from the image-sized buffers (input + output, 24 B/px), <= 3 GB at 24 MP.
 
+``--path cli`` measures the whole ``blurmap deblur`` command instead (read a 16-bit PNG,
+deblur, write a 16-bit PNG), including the image I/O buffers.
+
 Usage:
     OMP_NUM_THREADS=2 python benchmarks/tiling_memory.py [--model local|defocus] [--weights W]
-        [--precision fp32|bf16] [--sizes 2 6 12 24] [--tile N] [--overlap N]
+        [--precision fp32|bf16] [--sizes 2 6 12 24] [--tile N] [--overlap N] [--path engine|cli]
 
 Without --weights the shipped starter weights of --model are used when present; otherwise a
 network of the starter architecture with random weights (speed and memory do not depend on
@@ -26,6 +29,21 @@ FALLBACK = {
     "local": ("bladenet", {"width": 16, "bottleneck_mult": 4}),
     "defocus": ("defocusgan", {"dgb_widths": [[8, 16, 32, 64], [8, 16, 32], [8, 16]]}),
 }
+
+
+def _size(mp: float) -> tuple[int, int]:
+    w = int(round((mp * 1e6 * 4 / 3) ** 0.5))
+    return int(round(mp * 1e6 / w)), w
+
+
+def _write_input(path, mp: float) -> None:
+    """A 16-bit PNG of noise, written by the parent so it does not count in the child's peak."""
+    import numpy as np
+
+    from blurmap.io import write_image
+
+    h, w = _size(mp)
+    write_image(path, np.random.default_rng(0).random((h, w, 3), dtype=np.float32), bits=16)
 
 
 def _child(args) -> None:
@@ -53,16 +71,30 @@ def _child(args) -> None:
         name, cfg = FALLBACK[args.model]
         model = Deblurrer(build_model(name, **cfg), precision=args.precision, tile=args.tile, overlap=args.overlap)
         label = f"{name} {json.dumps(cfg)} (random weights)"
-    mp = args.child
-    w = int(round((mp * 1e6 * 4 / 3) ** 0.5))
-    h = int(round(mp * 1e6 / w))
+    h, w = _size(args.child)
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    image = np.random.default_rng(0).random((h, w, 3), dtype=np.float32)
     tiling = model.tiling()
-    t0 = time.perf_counter()
-    out = model.deblur(image)
-    seconds = time.perf_counter() - t0
-    assert out.shape == image.shape
+    if args.path == "cli":
+        from pathlib import Path
+
+        from blurmap.cli import main as cli_main
+        from blurmap.weights import save_weights
+
+        tmp = Path(args.input).parent
+        weights = source
+        if weights is None:
+            weights = str(save_weights(tmp / "w.safetensors", model.model, name, cfg))
+        t0 = time.perf_counter()
+        argv = ["deblur", args.input, "-o", str(tmp / "out"), "--weights", weights, "--overwrite",
+                "--precision", args.precision, "--tile", str(tiling.tile), "--overlap", str(tiling.overlap)]
+        assert cli_main(argv) == 0
+        seconds = time.perf_counter() - t0
+    else:
+        image = np.random.default_rng(0).random((h, w, 3), dtype=np.float32)
+        t0 = time.perf_counter()
+        out = model.deblur(image)
+        seconds = time.perf_counter() - t0
+        assert out.shape == image.shape
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
     print(json.dumps({
         "mp": h * w / 1e6, "h": h, "w": w, "tiles": count_tiles(h, w, tiling), "tile": tiling.tile,
@@ -79,6 +111,8 @@ def main() -> None:
     p.add_argument("--sizes", type=float, nargs="+", default=[2, 6, 12, 24], help="megapixels")
     p.add_argument("--tile", type=int, default=None)
     p.add_argument("--overlap", type=int, default=None)
+    p.add_argument("--path", choices=["engine", "cli"], default="engine")
+    p.add_argument("--input", default=None, help=argparse.SUPPRESS)
     p.add_argument("--child", type=float, default=None, help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.child is not None:
@@ -86,17 +120,28 @@ def main() -> None:
         return
     rows = []
     for mp in args.sizes:
-        cmd = [sys.executable, __file__, "--child", str(mp), "--model", args.model, "--precision", args.precision]
+        cmd = [sys.executable, __file__, "--child", str(mp), "--model", args.model, "--precision", args.precision,
+               "--path", args.path]
+        if args.path == "cli":
+            import tempfile
+
+            tmpdir = tempfile.mkdtemp(prefix="tiling_memory_")
+            cmd += ["--input", f"{tmpdir}/in.png"]
+            _write_input(f"{tmpdir}/in.png", mp)
         for flag in ("weights", "tile", "overlap"):
             if getattr(args, flag) is not None:
                 cmd += [f"--{flag}", str(getattr(args, flag))]
         res = subprocess.run(cmd, capture_output=True, text=True)
+        if args.path == "cli":
+            import shutil
+
+            shutil.rmtree(tmpdir, ignore_errors=True)
         if res.returncode != 0:
             print(res.stderr, file=sys.stderr)
             sys.exit(f"child for {mp} MP failed")
         rows.append(json.loads(res.stdout.strip().splitlines()[-1]))
     first = rows[0]
-    print(f"model: {first['label']}; precision {args.precision}; tile {first['tile']} px, overlap "
+    print(f"path: {args.path}; model: {first['label']}; precision {args.precision}; tile {first['tile']} px, overlap "
           f"{first['overlap']} px; torch threads {first['threads']}")
     print(f"{'MP':>6} {'H x W':>13} {'tiles':>6} {'peak RSS MB':>12} {'RSS-before MB':>14} {'s':>8} {'s/MP':>7}")
     for r in rows:
