@@ -152,3 +152,12 @@ def test_voc_errors(tmp_path):
     (tmp_path / "VOCdevkit/VOC2012/JPEGImages/2007_000000.jpg").write_bytes(b"broken")
     with pytest.raises(ImageReadError, match="2007_000000.jpg"):
         VOCObjects(tmp_path, split="train").cutouts(0)
+
+
+def test_large_void_region_does_not_join_the_object():
+    lab = np.zeros((40, 60), np.uint8)
+    lab[10:30, 5:20] = 1
+    lab[5:35, 20:55] = 255  # a big void blob touching the instance (an ambiguous object)
+    a = instance_alpha(lab, 1)
+    assert np.all(a[15:25, 20:27] == 0.5)  # nearest labelled pixel is the instance, <= 8 px: half
+    assert np.all(a[10:30, 30:55] == 0.0)  # deep inside the blob: not the object
