@@ -321,12 +321,16 @@ def deblur_file(
     for w in caught:
         if warn is not None:
             warn(str(w.message))
+    bits, icc, grey = image.bits, image.icc_profile, _is_grey(image.array)
+    array = image.array
+    del image  # keep one reference only, so the input buffer is freed before writing
     try:
-        result = restore(image.array)
+        result = restore(array)
     except BlurmapError as err:
         raise BlurmapError(f"{path}: {err}") from None
+    del array
     restored = result["image"]
-    if _is_grey(image.array):
+    if grey:
         restored = restored.mean(axis=2)
     if save_map and "map" not in result:
         raise BlurmapError(f"{path}: the model predicts no map (--save-map)")
@@ -340,7 +344,7 @@ def deblur_file(
             written.append(outs["map_npy"])
             write_image(outs["map_png"], colorize_map(result["map"], map_kind_name), bits=8, overwrite=overwrite)
             written.append(outs["map_png"])
-        write_image(outs["image"], restored, bits=image.bits, icc_profile=image.icc_profile, overwrite=overwrite)
+        write_image(outs["image"], restored, bits=bits, icc_profile=icc, overwrite=overwrite)
         written.append(outs["image"])
     except BaseException:
         for out in written:  # all or nothing for this input
