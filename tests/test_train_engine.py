@@ -202,11 +202,11 @@ def test_phases_freeze_and_alternate(tmp_path):
 
 
 def test_two_process_ddp_run(tmp_path):
+    """2-process gloo DDP via torchrun: the tiny recipe (CLI) and a multi-model phased recipe."""
     torchrun = PY.parent / "torchrun"
-    out = tmp_path / "ddp"
-    cmd = [str(torchrun), "--standalone", "--nproc_per_node", "2", "-m", "blurmap", "train", str(TINY),
-           "epochs=1", "image_size=48", "train.crop_size=32", "train.checkpoint_every=2", "train.progress=plain",
-           "--out", str(out)]
+    out, out_gan = tmp_path / "ddp", tmp_path / "gan"
+    cmd = [str(torchrun), "--standalone", "--nproc_per_node", "2", str(REPO / "tests" / "_train_ddp_worker.py"),
+           str(TINY), str(out), str(out_gan)]
     proc = subprocess.run(cmd, capture_output=True, text=True, env=_env(), cwd=tmp_path, timeout=300)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     log = (out / "train.log").read_text()
@@ -217,6 +217,10 @@ def test_two_process_ddp_run(tmp_path):
     assert all(verify_checkpoint(p) is None for p in list_checkpoints(out))
     assert sorted(p.name for p in (out / "checkpoints").iterdir() if p.name.startswith(".")) == []
     assert load_model(out / "final" / "net.safetensors")(torch.rand(1, 3, 8, 8)).shape == (1, 3, 8, 8)
+    gan_log = (out_gan / "train.log").read_text()
+    phases = [line.split(" phase ")[1].split()[0] for line in gan_log.splitlines() if " loss/g " in line]
+    assert phases == ["warm", "warm", "alt/a", "alt/b", "alt/a", "alt/b", "joint", "joint"]
+    assert sorted(p.name for p in (out_gan / "final").iterdir()) == ["D.safetensors", "G.safetensors", "k.safetensors"]
 
 
 def test_bf16_channels_last_run_and_export(reference, tmp_path):

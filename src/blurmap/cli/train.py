@@ -37,6 +37,12 @@ def train_command(
     loaded = load_config(config, overrides or [])
     with warnings.catch_warnings():
         warnings.showwarning = _show_warning
-        result = train(loaded, out=out, resume=resume)
+        try:
+            result = train(loaded, out=out, resume=resume)
+        finally:
+            import torch.distributed as dist
+
+            if dist.is_available() and dist.is_initialized():  # launched by torchrun / accelerate
+                dist.destroy_process_group()
     if result.final_weights:
         typer.echo(f"final weights: {', '.join(str(p) for p in result.final_weights.values())}")

@@ -122,16 +122,21 @@ class Context:
 
     @contextlib.contextmanager
     def frozen(self, *names: str):
-        saved = []
+        # Inside, ctx.models[name] is the bare module: gradients still flow through it to its
+        # inputs, but a DDP wrapper would see a second forward without parameter gradients.
+        saved, swapped = [], {}
         for n in names:
             for p in self._bare[n].parameters():
                 saved.append((p, p.requires_grad))
                 p.requires_grad_(False)
+            swapped[n] = self.models[n]
+            self.models[n] = self._bare[n]
         try:
             yield
         finally:
             for p, flag in saved:
                 p.requires_grad_(flag)
+            self.models.update(swapped)
 
     def autocast(self):
         return self.accelerator.autocast()
@@ -392,6 +397,9 @@ def _train(loaded: LoadedConfig, run_dir: Path, resume: Optional[bool], existing
                     rank=rank, world=world, start=first, stop=seg.cursors[data] + seg.steps * t.accum_steps,
                     num_workers=t.num_workers, pin_memory=pin))
             ctx.phase, ctx.phase_name = seg.phase, seg.name
+            # Models with nothing to train in this phase run bare: a DDP wrapper whose forward
+            # produces no parameter gradients would wait forever for them (or fail next step).
+            ctx.models = {n: (models[n] if n in trainable else bare[n]) for n in bare}
             ctx.phase_steps = seg.top_steps
             sync_models = [models[n] for n in trainable if n in models]
             for step in range(seg.start + offset, seg.stop):
@@ -454,7 +462,7 @@ def _train(loaded: LoadedConfig, run_dir: Path, resume: Optional[bool], existing
         monitor.line(f"done: {total} steps; final weights in {run_dir / 'final'}")
     finally:
         monitor.close()
-    accelerator.end_training()
+    # The process group (if any) stays up so a process may train again; the CLI tears it down.
     return result
 
 
