@@ -344,6 +344,10 @@ def _train(loaded: LoadedConfig, run_dir: Path, resume: Optional[bool], existing
         skipped = [str(w.message) for w in caught]
         if state is not None:
             start_step = _restore(state, bare, opts, schedulers, emas, accelerator, world, run_dir)
+            if state.get("config") != loaded.to_yaml():
+                msg = f"{run_dir}: the config differs from the one in {resumed_from.name}; continuing with the new one"
+                warnings.warn(msg, stacklevel=2)
+                skipped.append(msg)
     else:
         skipped = []
 
@@ -364,6 +368,7 @@ def _train(loaded: LoadedConfig, run_dir: Path, resume: Optional[bool], existing
     pin = accelerator.device.type == "cuda"
     running: dict[str, list[float]] = {}
     t_last, n_last = time.monotonic(), start_step
+    warned: set[str] = set()
 
     def checkpoint(step: int) -> None:
         accelerator.wait_for_everyone()
@@ -428,6 +433,9 @@ def _train(loaded: LoadedConfig, run_dir: Path, resume: Optional[bool], existing
                         val = _scalar(v)
                         if val is not None and not k.startswith("_"):
                             running.setdefault(f"loss/{k}", []).append(val)
+                            if not math.isfinite(val) and f"nonfinite/{k}" not in warned:
+                                warned.add(f"nonfinite/{k}")
+                                monitor.line(f"warning: loss {k!r} is {val} at step {step} (phase {seg.name})")
                 for s in schedulers.values():
                     s.step()
                 for n, e in emas.items():
@@ -460,6 +468,11 @@ def _train(loaded: LoadedConfig, run_dir: Path, resume: Optional[bool], existing
             result.final_weights = _export_final(run_dir, bare, emas, specs, recipe.name, total, monitor)
         accelerator.wait_for_everyone()
         monitor.line(f"done: {total} steps; final weights in {run_dir / 'final'}")
+    except KeyboardInterrupt:
+        last = list_checkpoints(run_dir)
+        monitor.line(f"interrupted after step {result.step}; run the same command to resume from "
+                     f"{last[-1].name if last else 'the start (no checkpoint yet)'}")
+        raise
     finally:
         monitor.close()
     # The process group (if any) stays up so a process may train again; the CLI tears it down.
