@@ -257,7 +257,9 @@ class StepContext(Protocol):
 
     Attributes:
         models: ``{name: module}`` as prepared by Accelerate (DDP-wrapped when distributed;
-            call them normally). ``ctx.unwrap(name)`` gives the bare module.
+            call them normally). Models with nothing to train in the current phase are the
+            bare modules (in eval mode). ``ctx.unwrap(name)`` always gives the bare module.
+        accelerator: the ``accelerate.Accelerator`` (escape hatch; prefer the methods below).
         phase: the current leaf :class:`Phase` (a sub-phase while alternating).
         phase_name: full name, e.g. ``"alternate/g"``.
         step: global optimizer step (0-based, the step being computed).
@@ -302,7 +304,9 @@ class StepContext(Protocol):
     def zero_grad(self, name: str) -> None: ...
 
     def frozen(self, *models: str) -> AbstractContextManager:
-        """Context manager: the named models get no gradients inside it."""
+        """Context manager: inside it the named models' parameters get no gradients and
+        ``ctx.models[name]`` is the bare (non-DDP) module; gradients still flow through it
+        to its inputs (use it for a discriminator's forward in the generator loss)."""
 
     def autocast(self) -> AbstractContextManager:
         """Mixed-precision autocast of the run (the engine already wraps ``step`` in it)."""
