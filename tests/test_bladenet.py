@@ -105,12 +105,13 @@ def test_paper_width_parameter_count():
     assert count_parameters(BladeNet(width=64)) == lbp + main + bsa
 
 
-def test_residual_output_of_zeroed_head_is_identity():
+def test_untrained_residual_network_is_identity():
+    # the residual head starts at zero: an untrained BladeNet leaves the image alone
     model = BladeNet(width=4).eval()
-    torch.nn.init.zeros_(model.main.outc.weight)
-    torch.nn.init.zeros_(model.main.outc.bias)
     x = torch.rand(1, 3, 23, 19)
     torch.testing.assert_close(model(x), x)
+    plain = BladeNet(width=4, residual=False).eval()
+    assert not torch.allclose(plain(x), x)
 
 
 def test_pad_to_multiple_crops_back():

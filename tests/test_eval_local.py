@@ -186,3 +186,23 @@ def test_blur_mask_cli(tmp_path, capsys):
     mask = np.asarray(Image.open(tmp_path / "out" / "a_mask.png"))
     assert mask.shape == (40, 52)
     assert not (tmp_path / "out" / "broken_mask.png").exists()
+
+
+def test_eval_cli_task_local(paired_root, tmp_path, capsys):
+    from blurmap.cli import main
+    from blurmap.models import build_model
+    from blurmap.weights import save_weights
+
+    cfg = {"width": 4, "bottleneck_mult": 2}
+    w = tmp_path / "bladenet.safetensors"
+    save_weights(w, build_model("bladenet", **cfg), "bladenet", cfg)  # untrained = identity
+    out = tmp_path / "report"
+    code = main(["eval", "--task", "local", "--data", str(paired_root), "--weights", str(w),
+                 "--lpips", "none", "--bits", "8", "--regions", "mask", "-o", str(out)])
+    assert code == 0
+    text = capsys.readouterr().out
+    assert "| masked_psnr |" in text and "| blurred_psnr |" in text
+    assert "+0.00 |" in text  # identity network: no gain
+    assert (out / "local_eval.json").is_file() and (out / "local_eval.md").is_file()
+    assert main(["eval", "--task", "defocus", "--data", str(paired_root), "--weights", str(w),
+                 "--regions", "mask"]) == 1

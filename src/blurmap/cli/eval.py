@@ -20,6 +20,7 @@ from blurmap.errors import BlurmapError
 #: task name -> "module:function" (add one line per task)
 TASKS = {
     "defocus": "blurmap.eval.defocus:evaluate_defocus",
+    "local": "blurmap.eval.local:evaluate_local_task",
 }
 
 
@@ -43,12 +44,17 @@ def eval_command(
     device: str = typer.Option("cpu", "--device", help="cpu or cuda."),
     precision: str = typer.Option("fp32", "--precision", help="fp32 or bf16 (autocast)."),
     tile: Optional[int] = typer.Option(None, "--tile", help="Tile size in px (default: whole image)."),
+    regions: Optional[str] = typer.Option(None, "--regions", help="local only: region split, flow (default) or mask."),
 ) -> None:
     """Evaluate a model on a benchmark split: PSNR, SSIM, MAE, LPIPS and parameters."""
     fn = _task_function(task)
     kwargs = dict(split=split, bits=bits, lpips=lpips, out=out, device=device, precision=precision, tile=tile)
     if indoor_list is not None:
         kwargs["indoor_list"] = indoor_list
+    if regions is not None:
+        if task != "local":
+            raise BlurmapError("--regions applies to --task local only")
+        kwargs["regions"] = regions
     report = fn(data, weights, progress=lambda name: print(f"  {name}", file=sys.stderr), **kwargs)
     print(f"{task} benchmark: {data} ({split}, {report['count']} images, {bits}-bit, LPIPS {lpips}); "
           f"model {report.get('model')} with {report['params'] / 1e6:.2f} M parameters")

@@ -27,7 +27,13 @@ import torch
 
 from blurmap.errors import BlurmapError
 
-__all__ = ["open_local_dataset", "evaluate_local", "format_local_report", "LOCAL_METRIC_KEYS"]
+__all__ = [
+    "open_local_dataset",
+    "evaluate_local",
+    "format_local_report",
+    "evaluate_local_task",
+    "LOCAL_METRIC_KEYS",
+]
 
 LOCAL_METRIC_KEYS = ("psnr", "ssim", "masked_psnr", "masked_ssim")
 
@@ -83,7 +89,7 @@ def _score(pred, gt, mask, regions_map, lpips_fn, pred_t, gt_t) -> dict[str, flo
         row.update(region_metrics(pred, gt, regions_map))
     if lpips_fn is not None:
         with torch.no_grad():
-            row["lpips"] = float(lpips_fn(pred_t.clamp(0, 1), gt_t)[0])
+            row["lpips"] = float(lpips_fn(pred_t.clamp(0, 1).to(gt_t.device), gt_t)[0])
     return row
 
 
@@ -98,6 +104,8 @@ def evaluate_local(
     device: str | torch.device = "cpu",
     precision: str = "fp32",
     limit: int | None = None,
+    bits: int | None = None,
+    predictor=None,
     progress=None,
 ) -> dict:
     """Evaluate a local deblurring model on a dataset of ``{"blur","sharp"[,"mask"]}`` items.
@@ -112,6 +120,10 @@ def evaluate_local(
         device: torch device for the model.
         precision: ``"fp32"`` or ``"bf16"`` (autocast) for the forward pass.
         limit: evaluate only the first ``limit`` items.
+        bits: 8 or 16 to round the output to that bit depth before scoring (as if saved);
+            None scores the float output.
+        predictor: optional callable ``(1,3,H,W) tensor -> (1,3,H,W) image`` used instead of
+            ``model`` (e.g. a tiled :class:`blurmap.infer.Deblurrer`).
         progress: optional callable ``progress(i, n, name)``.
 
     Returns:
@@ -150,7 +162,9 @@ def evaluate_local(
         mask = item.get("mask")
         mask_np = None if mask is None else mask[0].float().cpu().numpy().astype(np.float64)
         has_mask = has_mask and mask_np is not None
-        if model is None:
+        if predictor is not None:
+            out_t = predictor(blur_t).float().clamp(0, 1)
+        elif model is None:
             out_t = blur_t
         else:
             ctx = (
@@ -161,6 +175,10 @@ def evaluate_local(
             with ctx:
                 out = model.predict(blur_t) if hasattr(model, "predict") else {"image": model(blur_t)}
             out_t = out["image"].float().clamp(0, 1)
+        if bits is not None:
+            from blurmap.metrics import quantize
+
+            out_t = torch.from_numpy(quantize(out_t.cpu().numpy(), bits)).float()
         pred, gt, blur = _hwc(out_t), _hwc(sharp_t), _hwc(blur_t)
         region_map = None
         if regions == "mask":
@@ -226,3 +244,97 @@ def format_local_report(result: dict) -> str:
     if not result.get("has_mask"):
         lines.append("mask-weighted metrics: n/a (the data has no blur masks)")
     return "\n".join(lines)
+
+
+def _markdown(result: dict) -> str:
+    mean = result["mean"]
+    lines = ["| metric | output | blurred input | gain |", "|---|---:|---:|---:|"]
+    for k, v in mean.items():
+        if k.startswith("input_") or k.endswith("_fraction"):
+            continue
+        base = mean.get(f"input_{k}", float("nan"))
+        d = 2 if "psnr" in k else 4
+        lines.append(f"| {k} | {v:.{d}f} | {base:.{d}f} | {v - base:+.{d}f} |")
+    for k, v in mean.items():
+        if k.endswith("_fraction"):
+            lines.append(f"| {k} | {v:.4f} | | |")
+    notes = []
+    if result.get("regions") == "flow":
+        notes.append(
+            f"Regions: DeepFlow norm ({result['flow_source']}), small < {result['flow_threshold']:g} px <= large."
+        )
+    elif result.get("regions") == "mask":
+        notes.append("Regions: blur mask, static < 0.5 <= blurred.")
+    if not result.get("has_mask"):
+        notes.append("Mask-weighted metrics: n/a (the data has no blur masks).")
+    return "\n".join(lines) + "\n" + "".join(n + "\n" for n in notes)
+
+
+def evaluate_local_task(
+    data,
+    weights,
+    *,
+    split: str = "test",
+    bits: int = 8,
+    lpips: str | None = "alex",
+    out=None,
+    device: str = "cpu",
+    precision: str = "fp32",
+    tile: int | None = None,
+    regions: str | None = "flow",
+    flow_threshold: float = 1.0,
+    progress=None,
+    **_ignored,
+) -> dict:
+    """``blurmap eval --task local``: load weights, evaluate, return the report dict.
+
+    Args:
+        data: dataset root (paired / REDS / ReLoBlur layout, see :func:`open_local_dataset`).
+        weights: BladeNet weights file (or a shipped name).
+        split, bits, lpips (``"none"`` = skip), device, precision: as ``blurmap eval``.
+        out: folder for ``local_eval.json`` and ``local_eval.md`` (not overwritten).
+        tile: tile size for tiled inference; None = whole images (the paper's protocol).
+        regions: ``"flow"``, ``"mask"`` or None (see :func:`evaluate_local`).
+        progress: ``progress(name)`` callback.
+
+    Returns:
+        dict with ``"table"`` (Markdown), ``"params"``, ``"count"``, ``"model"``, ``"result"``.
+    """
+    import json
+
+    from blurmap.api import load_model
+
+    if bits not in (8, 16):
+        raise BlurmapError(f"--bits must be 8 or 16, got {bits}")
+    if regions == "none":
+        regions = None
+    lp = None if (lpips is None or str(lpips).lower() == "none") else lpips
+    deblurrer = load_model(weights, device=device, precision=precision)
+    net = deblurrer.model
+    dataset = open_local_dataset(data, split)
+    predictor = None
+    if tile is not None:
+        predictor = lambda x: deblurrer.deblur(x, tile=tile)  # noqa: E731
+    res = evaluate_local(
+        net, dataset, regions=regions, flow_threshold=flow_threshold, lpips=lp,
+        device=device, precision=precision, bits=bits, predictor=predictor,
+        progress=(lambda i, n, name: progress(name)) if progress else None,
+    )
+    table = _markdown(res)
+    if out is not None:
+        out = Path(out)
+        out.mkdir(parents=True, exist_ok=True)
+        for name, text in (("local_eval.json", json.dumps(res, indent=1, default=str)), ("local_eval.md", table)):
+            dest = out / name
+            if dest.exists():
+                raise BlurmapError(f"{dest}: already exists (will not overwrite)")
+            tmp = dest.with_suffix(dest.suffix + ".tmp")
+            tmp.write_text(text)
+            tmp.replace(dest)
+    return {
+        "table": table,
+        "params": sum(p.numel() for p in net.parameters()),
+        "count": res["count"],
+        "model": deblurrer.name,
+        "result": res,
+    }

@@ -22,8 +22,9 @@ Choices where the paper is silent (the equations did not survive in the text we 
   eq. 3 is ``F' = A * F``.
 - *Eq. 4.* The three attention maps (Up2-Up4) are bilinearly upsampled to the input size and
   summed; the sum is what the DICE loss sees (``BladeNet.forward_train`` returns it).
-- *Output.* The main network predicts a residual added to the blurred input (a common
-  deblurring choice that makes the untrained network an identity-plus-noise map and eases
+- *Output.* The main network predicts a residual added to the blurred input, with its 1x1
+  head initialised to zero so the untrained network is exactly the identity (a common
+  deblurring choice; it keeps the sharp background intact from the first step and eases
   CPU training); ``residual=False`` gives a plain 1x1 head.
 - *LBP output* is a logit map; ``predict`` applies the sigmoid. BCE is computed on logits.
 
@@ -214,6 +215,7 @@ class LBPNet(nn.Module):
     def __init__(self, width: int = 64, in_ch: int = 3, bottleneck_mult: int = 8):
         super().__init__()
         self.config = {"width": width, "in_ch": in_ch, "bottleneck_mult": bottleneck_mult}
+        self.init_kwargs = dict(self.config)  # what the training engine exports with the weights
         self.unet = UNet(in_ch, 1, width=width, bsa=False, bottleneck_mult=bottleneck_mult)
 
     def forward(self, blurred: torch.Tensor) -> torch.Tensor:
@@ -270,6 +272,7 @@ class BladeNet(nn.Module):
             "residual": residual,
             "bottleneck_mult": bottleneck_mult,
         }
+        self.init_kwargs = dict(self.config)  # what the training engine exports with the weights
         self.use_lbp = use_lbp
         self.use_bsa = use_bsa
         self.residual = residual
@@ -277,6 +280,11 @@ class BladeNet(nn.Module):
         self.main = UNet(
             3 + (1 if use_lbp else 0), 3, width=width, bsa=use_bsa, bottleneck_mult=bottleneck_mult
         )
+        if residual:
+            # Zero head: the untrained network is exactly the identity, so training starts
+            # from "leave the image alone" -- right for the sharp background of local blur.
+            nn.init.zeros_(self.main.outc.weight)
+            nn.init.zeros_(self.main.outc.bias)
 
     def forward_train(self, blurred: torch.Tensor) -> dict[str, torch.Tensor]:
         """Everything the losses need, at the input size.
