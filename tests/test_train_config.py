@@ -59,6 +59,13 @@ def test_wrong_type_in_file(tmp_path):
         load_config(p)
 
 
+def test_unquoted_no_means_no_mixed_precision(tmp_path):
+    # YAML 1.1 reads `no` as false; the schema field is a string
+    assert load_config(TINY, ["train.mixed_precision=no"]).cfg.train.mixed_precision == "no"
+    p = _write(tmp_path, "recipe: tiny\ntrain:\n  mixed_precision: no\n")
+    assert load_config(p).cfg.train.mixed_precision == "no"
+
+
 def test_bad_engine_values_and_recipe(tmp_path):
     with pytest.raises(ConfigError, match="train.mixed_precision"):
         load_config(TINY, ["train.mixed_precision=fp8"])

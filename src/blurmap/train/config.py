@@ -151,6 +151,9 @@ def load_config(path: str | Path | None, overrides: Sequence[str] = (), *, data:
     missing = sorted(OmegaConf.missing_keys(node))
     if missing:
         raise ConfigError(f"{source}: missing value for '{missing[0]}'")
+    # YAML reads an unquoted `no` as the boolean false (stored as 'False' in a str field)
+    if str(node.train.mixed_precision) in ("False", "false", "off"):
+        node.train.mixed_precision = "no"
     try:
         OmegaConf.resolve(node)
         cfg = OmegaConf.to_object(node)
