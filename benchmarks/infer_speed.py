@@ -22,6 +22,9 @@ import sys
 #: model name -> constructor kwargs ({} = paper defaults). Other helpers append here.
 SECTIONS: dict[str, dict] = {
     "defocusgan": {},
+    # BladeNet at the paper width (LBP + main U-Net with BSA, 37.6 M parameters); LODE
+    # frames are 1920x1080, REDS 1280x720: run with --models bladenet --size 720 1280 / 1080 1920
+    "bladenet": {},
 }
 
 
