@@ -2,9 +2,10 @@
 
 Rows:
 - ``dp render``: one 1680x1120 dual-pixel triplet (left, right, combined) with
-  ``render_dual_pixel`` on a layered scene whose CoC spans the full ``[-25, 25]`` px range, at
-  32 layers and at the renderer's default (layer spacing <= 1 px, ~50 layers). Target <= 3 s
-  on the 2-core CPU (run with 2 threads).
+  ``render_dual_pixel`` whose CoC spans the full ``[-25, 25]`` px range, at 32 layers and at
+  the renderer's default (layer spacing <= 1 px, ~50 layers), for a ``layers`` scene (fronto-
+  parallel planes) and a ``ramp`` scene (one tilted plane: every CoC layer is a band across
+  the whole image, the renderer's worst case). Target <= 3 s on the 2-core CPU (2 threads).
 - ``dp sample``: the whole generator step for that size (resize, scene depth, CoC, render).
 - ``lbs 512``: ``LocalBlurDataset`` samples/s at 512x512 with ``torch.set_num_threads(1)``
   (one data-loader worker). Target >= 5/s.
@@ -36,14 +37,14 @@ def _best(fn, repeats: int) -> tuple[float, float]:
     return best
 
 
-def _dp_inputs(H: int = 1120, W: int = 1680, max_coc: float = 25.0):
+def _dp_inputs(kind: str = "layers", H: int = 1120, W: int = 1680, max_coc: float = 25.0):
     import cv2
 
     from blurmap.synth.bundled import bundled_image
     from blurmap.synth.dp import random_inverse_depth
 
     img = cv2.resize(bundled_image("chelsea"), (W, H), interpolation=cv2.INTER_CUBIC).clip(0, 1)
-    u = random_inverse_depth(np.random.default_rng(0), img, "layers")
+    u = random_inverse_depth(np.random.default_rng(0), img, kind)
     # focal plane in the middle of the depth range, |CoC| spanning the full [-25, 25] px
     mid = 0.5 * (u.max() + u.min())
     coc = (u - mid) / (0.5 * (u.max() - u.min())) * -max_coc
@@ -64,13 +65,14 @@ def main() -> None:
 
     rows = []
     torch.set_num_threads(args.threads)
-    aif, coc, img = _dp_inputs()
-    span = f"CoC [{coc.min():.1f}, {coc.max():.1f}] px"
-    for layers in (32, None):
-        with torch.no_grad():
-            t, c = _best(lambda: render_dual_pixel(aif, coc, num_layers=layers, max_radius=25.0), args.repeats)
-        label = f"{layers} layers" if layers else "default layers (<=1 px spacing)"
-        rows.append((f"dp render 1680x1120, {label}", f"{args.threads} thr", f"{t:.2f} s", f"{c:.2f} s", "<= 3 s", span))
+    for kind in ("layers", "ramp"):
+        aif, coc, img = _dp_inputs(kind)
+        span = f"{kind} scene, CoC [{coc.min():.1f}, {coc.max():.1f}] px"
+        for layers in (32, None):
+            with torch.no_grad():
+                t, c = _best(lambda: render_dual_pixel(aif, coc, num_layers=layers, max_radius=25.0), args.repeats)
+            label = f"{layers} layers" if layers else "default layers (<=1 px)"
+            rows.append((f"dp render 1680x1120, {label}", f"{args.threads} thr", f"{t:.2f} s", f"{c:.2f} s", "<= 3 s", span))
     rng_seed = iter(range(10**6))
     t, c = _best(lambda: make_dp_sample(img, np.random.default_rng(next(rng_seed)), None, DPConfig()), args.repeats)
     rows.append(("dp sample 1680x1120 (scene + render)", f"{args.threads} thr", f"{t:.2f} s", f"{c:.2f} s", "-", "random scene, peak 10-25 px"))
