@@ -85,6 +85,10 @@ class BladeNetConfig(RecipeConfig):
     #: LBS samples per (virtual) epoch
     lbs_length: int = 24000
     lbs_seed: int = 0
+    #: LBS object speed per frame as a fraction of the canvas's shorter side (null = the
+    #: generator's default). Small CPU crops need faster motion for a visible blur.
+    lbs_speed_min: Optional[float] = None
+    lbs_speed_max: Optional[float] = None
     #: held-out LBS validation images (different seed) and their side in px
     val_count: int = 16
     val_size: int = 256
@@ -149,11 +153,27 @@ class BladeNetRecipe(Recipe):
         return {"net": torch.optim.lr_scheduler.StepLR(optimizers["net"], step_size, gamma=self.cfg.lr_gamma)}
 
     # --- data -------------------------------------------------------------------------------
+    def lbs_config(self):
+        """The :class:`~blurmap.synth.local.LocalBlurConfig` of this run's LBS data."""
+        from dataclasses import replace
+
+        from blurmap.synth.local import LocalBlurConfig
+
+        cfg = LocalBlurConfig()
+        lo, hi = self.cfg.lbs_speed_min, self.cfg.lbs_speed_max
+        if lo is not None or hi is not None:
+            d_lo, d_hi = cfg.motion.speed
+            speed = (d_lo if lo is None else lo, d_hi if hi is None else hi)
+            if not 0 <= speed[0] <= speed[1]:
+                raise ConfigError(f"lbs_speed_min/max: need 0 <= min <= max, got {speed}")
+            cfg = replace(cfg, motion=replace(cfg.motion, speed=speed))
+        return cfg
+
     def _lbs(self, size: int, length: int, seed: int):
         from blurmap.synth.local import LocalBlurDataset
 
         return LocalBlurDataset(
-            size=size, length=length, seed=seed,
+            size=size, length=length, seed=seed, config=self.lbs_config(),
             backgrounds=self.cfg.lbs_backgrounds, objects=self.cfg.lbs_objects,
         )
 

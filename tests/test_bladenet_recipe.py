@@ -1,0 +1,98 @@
+"""The ``bladenet`` training recipe: schedules of the variants, losses per phase, one tiny run."""
+
+from types import SimpleNamespace
+
+import pytest
+import torch
+
+from blurmap.errors import ConfigError
+from blurmap.losses.segmentation import bce_loss, dice_loss
+from blurmap.train.config import load_config
+
+
+def _recipe(path, *overrides):
+    lc = load_config(path, list(overrides))
+    return lc.recipe_cls(lc.cfg)
+
+
+def test_paper_schedule():
+    r = _recipe("configs/bladenet_reds_voc.yaml")
+    lbp, alt, joint = r.phases()
+    assert (lbp.name, lbp.epochs, lbp.train, lbp.data, lbp.losses) == ("lbp", 100, ("net.lbp",), "lbs", ("bce",))
+    assert alt.cycles == 200 and [p.data for p in alt.alternate] == ["reds", "lbs"]
+    assert [p.epochs for p in alt.alternate] == [0.5, 0.5]
+    assert alt.alternate[0].train == ("net.main",) and alt.alternate[0].losses == ("mse",)
+    assert alt.alternate[1].losses == ("mse", "dice", "bce")
+    assert joint.epochs == 100 and joint.data == ("reds", "lbs")
+    assert (r.cfg.w_mse, r.cfg.w_dice, r.cfg.w_bce, r.cfg.lr) == (1.0, 0.25, 0.01, 1e-3)
+    # lr halved every 100 of the 400 epochs
+    opt = torch.optim.Adam([torch.nn.Parameter(torch.zeros(1))], lr=1e-3)
+    sched = r.build_schedulers({"net": opt}, total_steps=4000)["net"]
+    assert sched.step_size == 1000 and sched.gamma == 0.5
+
+
+def test_variant_schedules():
+    minus = _recipe("configs/bladenet_minus_reds.yaml")
+    (main,) = minus.phases()
+    assert main.data == "reds" and main.losses == ("mse",)
+    assert minus.model_kwargs()["use_lbp"] is False and minus.model_kwargs()["use_bsa"] is False
+    cpu = _recipe("configs/bladenet_cpu.yaml")
+    assert [p.name for p in cpu.phases()] == ["lbp", "main"] and cpu.phases()[1].data == "lbs"
+    plus = _recipe("configs/bladenet_plus_lode.yaml")
+    assert [p.name for p in plus.phases()] == ["finetune"]
+    with pytest.raises(ConfigError, match="empty schedule"):
+        _recipe("configs/bladenet_cpu.yaml", "lbp_epochs=0", "alt_epochs=0", "joint_epochs=0").phases()
+
+
+def _ctx(net, phase):
+    return SimpleNamespace(
+        models={"net": net}, phase=phase, unwrap=lambda name: net,
+        loss_on=lambda name: name in phase.losses,
+    )
+
+
+def _sample(b=2, s=32):
+    mask = torch.zeros(b, 1, s, s)
+    mask[:, :, 8:20, 8:24] = 1
+    return {"blur": torch.rand(b, 3, s, s), "sharp": torch.rand(b, 3, s, s), "mask": mask}
+
+
+def test_step_losses_follow_the_phase():
+    r = _recipe("configs/bladenet_cpu.yaml", "width=4", "bottleneck_mult=2")
+    from blurmap.models import build_model
+
+    net = build_model("bladenet", **r.model_kwargs())
+    batch = _sample()
+    lbp_phase, main_phase = r.phases()
+    out = r.step(batch, _ctx(net, lbp_phase))
+    assert set(out) == {"loss", "bce"}
+    assert out["loss"].item() == pytest.approx(bce_loss(net.lbp(batch["blur"]), batch["mask"]).item(), rel=1e-5)
+
+    out = r.step(batch, _ctx(net, main_phase))
+    f = net.forward_train(batch["blur"])
+    mse = torch.nn.functional.mse_loss(f["image"], batch["sharp"])
+    expected = mse + 0.25 * dice_loss(f["attention"], batch["mask"]) + 0.01 * bce_loss(f["lbp_logits"], batch["mask"])
+    assert out["loss"].item() == pytest.approx(expected.item(), rel=1e-4)
+
+    reds = _recipe("configs/bladenet_reds_voc.yaml", "width=4", "bottleneck_mult=2")
+    real = reds.phases()[1].alternate[0]
+    out = reds.step({k: batch[k] for k in ("blur", "sharp")}, _ctx(net, real))
+    assert set(out) == {"loss", "mse"}
+    joint = reds.phases()[2]
+    out = reds.step({"reds": {k: batch[k] for k in ("blur", "sharp")}, "lbs": batch}, _ctx(net, joint))
+    assert {"reds_mse", "lbs_mse", "lbs_dice", "lbs_bce", "loss"} <= set(out)
+
+
+def test_tiny_training_run_exports_loadable_weights(tmp_path):
+    from blurmap.train.engine import train
+    from blurmap.weights import load_model
+
+    lc = load_config("configs/bladenet_cpu.yaml", [
+        "width=4", "bottleneck_mult=2", "lbs_length=8", "lbp_epochs=1", "alt_epochs=1",
+        "val_count=0", "train.crop_size=32", "train.progress=none",
+        f"out={tmp_path}",
+    ])
+    train(lc)
+    net = load_model(tmp_path / "final" / "net.safetensors")
+    assert net.use_lbp and net.use_bsa and net.config["width"] == 4
+    assert net(torch.rand(1, 3, 20, 28)).shape == (1, 3, 20, 28)
