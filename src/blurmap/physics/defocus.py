@@ -17,6 +17,7 @@ with FFTs; image borders are handled by reflection.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import torch
@@ -60,6 +61,20 @@ def _reflect_pad(x: torch.Tensor, pads: tuple[int, int, int, int]) -> torch.Tens
     return x
 
 
+def _wrap_kernels(kernels: torch.Tensor, fh: int, fw: int) -> torch.Tensor:
+    """Zero-pad ``(S, K, K)`` PSFs to ``(S, fh, fw)`` with the centre moved to index (0, 0)."""
+    k = kernels.shape[-1]
+    p = k // 2
+    # the four quadrants of the kernel go to the four corners (a roll without the copy)
+    out = kernels.new_zeros(kernels.shape[0], fh, fw)
+    out[:, : k - p, : k - p] = kernels[:, p:, p:]
+    if p:
+        out[:, : k - p, fw - p :] = kernels[:, p:, :p]
+        out[:, fh - p :, : k - p] = kernels[:, :p, p:]
+        out[:, fh - p :, fw - p :] = kernels[:, :p, :p]
+    return out
+
+
 def fft_conv_stack(x: torch.Tensor, kernels: torch.Tensor, padding: str = "reflect") -> torch.Tensor:
     """Convolve every channel of ``x`` with every kernel of a stack, via FFT.
 
@@ -84,8 +99,7 @@ def fft_conv_stack(x: torch.Tensor, kernels: torch.Tensor, padding: str = "refle
         # circular convolution on (h + 2p, w + 2p) is exact on the central (h, w) window
         fh, fw = _fast_len(h + 2 * p), _fast_len(w + 2 * p)
         off = p
-    kf = F.pad(kernels.to(x.dtype), (0, fw - k, 0, fh - k))
-    kf = torch.roll(kf, shifts=(-p, -p), dims=(-2, -1))  # kernel centre at the origin
+    kf = _wrap_kernels(kernels.to(x.dtype), fh, fw)
     xf = torch.fft.rfft2(xp, s=(fh, fw))
     yf = xf[:, None] * torch.fft.rfft2(kf)[None, :, None]
     y = torch.fft.irfft2(yf, s=(fh, fw))
@@ -171,8 +185,15 @@ def _layer_kernels(radius: float, max_downsample: int, min_lowres_radius: float,
     s = 1
     while s * 2 <= max_downsample and a / (s * 2) >= min_lowres_radius:
         s *= 2
+    kl, kr = _cached_kernels(round(float(radius), 6), s)
+    return s, kl.to(dtype), kr.to(dtype)
+
+
+@functools.lru_cache(maxsize=512)
+def _cached_kernels(radius: float, s: int) -> tuple[torch.Tensor, torch.Tensor]:
+    # building a PSF in numpy costs ~10 ms; synthesis renders the same radii again and again
     kl, kr = dp_kernels(radius, dtype=torch.float64)
-    return s, _resample_kernel(kl, s).to(dtype), _resample_kernel(kr, s).to(dtype)
+    return _resample_kernel(kl, s), _resample_kernel(kr, s)
 
 
 def render_dual_pixel(
@@ -183,8 +204,8 @@ def render_dual_pixel(
     noise: tuple[float, float] | None = None,
     gamma: float = 2.2,
     max_radius: float = 25.0,
-    max_downsample: int = 4,
-    min_lowres_radius: float = 4.0,
+    max_downsample: int = 8,
+    min_lowres_radius: float = 2.0,
     generator: torch.Generator | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Render left/right dual-pixel views of an all-in-focus image and a signed CoC map.
@@ -202,9 +223,14 @@ def render_dual_pixel(
 
     Speed: layers are blurred only inside their bounding box (plus the kernel's reach), and a
     layer of radius ``r >= 2 * min_lowres_radius`` is blurred at ``1/s`` resolution
-    (``s`` a power of two <= ``max_downsample`` with ``r / s >= min_lowres_radius``) with the
-    PSF of radius ``r / s`` — the kernel family is self-similar (disk, Butterworth cut-off and
-    smoothing all scale with r). ``max_downsample=1`` renders every layer at full resolution.
+    (``s`` a power of two <= ``max_downsample`` with ``r / s >= min_lowres_radius``): its
+    content is area-averaged, convolved with the full-resolution PSF resampled to the coarse
+    grid (tent splatting, which keeps the PSF's centroid — the DP disparity — exact), and
+    upsampled bilinearly; consecutive layers at one resolution are composited there and
+    applied to the full-resolution image once. This trades fidelity for speed: against
+    ``max_downsample=1`` (exact) the defaults measured ~32-40 dB PSNR on a photo (the PSF's
+    sharp disk edge is what the coarse grid loses). Use ``max_downsample=1`` when exactness
+    matters more than time.
 
     Where ``|coc| < 0.5`` and no nearer layer's blur reaches, the outputs equal the input
     (up to the sRGB round trip, ~1e-6).
@@ -212,7 +238,8 @@ def render_dual_pixel(
     Args:
         aif: ``(B, 3, H, W)`` all-in-focus sRGB image in ``[0, 1]``.
         coc: ``(B, 1, H, W)`` signed CoC radius in px; clamped to ``[-max_radius, max_radius]``.
-        num_layers: number of out-of-focus layers (default: spacing <= 1 px over the range).
+        num_layers: number of out-of-focus layers (default: spacing <= 1.5 px over the map's
+            range, e.g. 35 layers for -25..25 px).
         noise: optional Poisson-Gaussian noise ``(a, b)``: variance ``a * x + b`` in linear
             light, added to each view independently.
         gamma: CRF exponent for sRGB <-> linear.
@@ -315,7 +342,7 @@ def _render_one(lin, coc, num_layers, max_downsample, min_lowres_radius):
     n = 0
     if bool(oof.any()):
         cmin, cmax = float(coc_p[oof].min()), float(coc_p[oof].max())
-        n = num_layers if num_layers is not None else int(math.ceil(cmax - cmin)) + 1
+        n = num_layers if num_layers is not None else int(math.ceil((cmax - cmin) / 1.5)) + 1
         n = max(int(n), 1)
         if n == 1 or cmax - cmin < 1e-6:
             n = 1
@@ -384,26 +411,29 @@ def _render_one(lin, coc, num_layers, max_downsample, min_lowres_radius):
             if s > 1:
                 content = pooled[i][:, y0 // s : y1 // s, x0 // s : x1 // s]
             else:
+                content = lin_p.new_empty(4, y1 - y0, x1 - x0)
+                a_c = content[3]
                 if n == 1:
-                    a_c = oof[y0:y1, x0:x1].to(dtype)
-                else:
-                    a_c = (1 - (pos[y0:y1, x0:x1] - (i - 1)).abs()).clamp_min(0) * oof[y0:y1, x0:x1]
-                content = torch.cat([lin_p[:, y0:y1, x0:x1] * a_c, a_c[None]], 0)
+                    a_c.copy_(oof[y0:y1, x0:x1])
+                else:  # hat weight of layer i, in place (these are full-resolution passes)
+                    torch.sub(pos[y0:y1, x0:x1], i - 1, out=a_c)
+                    a_c.abs_().neg_().add_(1).clamp_(min=0).mul_(oof[y0:y1, x0:x1])
+                torch.mul(lin_p[:, y0:y1, x0:x1], a_c, out=content[:3])
             kernels = torch.stack([kl, kr]).to(lin.device)
-            blurred = fft_conv_stack(content[None], kernels, padding="zeros")[0].clamp_min(0)
+            blurred = fft_conv_stack(content[None], kernels, padding="zeros")[0]
             # FFT round-off leaves ~1e-7 where the layer never reaches; the sRGB encoding
             # would lift that to ~1e-3 over black, so coverage below 1e-6 counts as none.
-            blurred = blurred * (blurred[:, 3:4] > 1e-6)
-            a_b = blurred[:, 3:4].clamp(max=1)
+            blurred.mul_(blurred[:, 3:4] > 1e-6).clamp_(min=0)
+            t_layer = torch.sub(1, blurred[:, 3:4]).clamp_(min=0)
             if col is None:
-                col, trans = blurred, 1 - a_b
+                col, trans = blurred, t_layer
             else:
-                col = col * (1 - a_b) + blurred
-                trans = trans * (1 - a_b)
+                col.mul_(t_layer).add_(blurred)
+                trans.mul_(t_layer)
         both = torch.cat([col, trans], 1)
         if s > 1:
             both = F.interpolate(both, scale_factor=s, mode="bilinear", align_corners=False)
-        acc[:, :, y0:y1, x0:x1] = acc[:, :, y0:y1, x0:x1] * both[:, 4:5] + both[:, :4]
+        acc[:, :, y0:y1, x0:x1].mul_(both[:, 4:5]).add_(both[:, :4])
     acc = acc[:, :, pmax : pmax + h, pmax : pmax + w]
     out = acc[:, :3] / acc[:, 3:4].clamp_min(1e-6)
     return out[0].clamp(0, 1), out[1].clamp(0, 1)
