@@ -79,7 +79,7 @@ def deblur_command(
 
     # Settings errors (model, weights, map) stop everything before any file is touched.
     if model == "deconv":
-        restore_for, map_kind_name, label = _deconv_restorer(map_path, n_inputs=len(inputs))
+        restore_for, map_kind_name, label = _deconv_restorer(map_path)
     else:
         if map_path is not None:
             raise BlurmapError("--map is only used with --model deconv")
@@ -108,6 +108,8 @@ def deblur_command(
             warn(f"--overlap {tiling.overlap} px is below {label}'s receptive field ({rf} px); seams may show")
 
     paths = _expand_inputs(inputs, report)
+    if model == "deconv" and map_path.is_file() and len(paths) > 1:
+        raise BlurmapError("--map is one file but several inputs were given; pass a folder of <stem>.npy maps")
     if paths:
         try:
             output.mkdir(parents=True, exist_ok=True)
@@ -175,16 +177,17 @@ def deblur_command(
         raise typer.Exit(1)
 
 
-def _deconv_restorer(map_path: Optional[Path], n_inputs: int):
+def _deconv_restorer(map_path: Optional[Path]):
     """For --model deconv: a per-file restore built on blurmap.deconv and the given map(s)."""
     import numpy as np
 
-    from blurmap.deconv import deconvolve
+    try:
+        from blurmap.deconv import deconvolve
+    except ImportError:
+        raise BlurmapError("the deconvolution baseline (blurmap.deconv) is not available in this install") from None
 
     if map_path is None:
         raise BlurmapError("--model deconv needs --map MAP.npy (or a folder of <stem>.npy maps)")
-    if map_path.is_file() and n_inputs > 1:
-        raise BlurmapError("--map is one file but several inputs were given; pass a folder of <stem>.npy maps")
     if not map_path.exists():
         raise BlurmapError(f"{map_path}: no such map file or folder")
 
