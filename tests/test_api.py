@@ -44,6 +44,7 @@ def test_shipped_names_resolve(shipped):
     for name in ("local", "bladenet", "bladenet_starter", "bladenet_starter.safetensors"):
         assert resolve_weights(name) == path
     assert resolve_weights("unet") == shipped / "unet.safetensors"  # any file in the folder, by stem
+    assert resolve_weights("tiny_unet") == shipped / "unet.safetensors"  # or by the network it holds
     with pytest.raises(WeightsError, match="no starter weights for 'defocus'"):
         resolve_weights("defocus")
     with pytest.raises(WeightsError, match="unknown weights 'nope'"):

@@ -192,3 +192,29 @@ def test_precision_and_device_options(tmp_path, unet_weights, capsys):
     assert main([*base, "-o", str(tmp_path / "x"), "--tile", "64", "--overlap", "40"]) == 1
     assert "more than half the tile" in capsys.readouterr().err
     assert not (tmp_path / "x").exists()
+
+
+def test_deconv_baseline_with_maps(tmp_path, capsys):
+    from blurmap.deconv import deconvolve
+
+    src = tmp_path / "in"
+    src.mkdir()
+    img = _photo()
+    write_image(src / "a.png", img, bits=16)
+    write_image(src / "b.png", img[:, ::-1], bits=16)
+    maps = tmp_path / "maps"
+    maps.mkdir()
+    coc = np.full((48, 64), 2.0, np.float32)
+    np.save(maps / "a.npy", coc)
+    np.save(maps / "b.npy", coc[:40])  # wrong size: this input fails, the other one is written
+    out = tmp_path / "out"
+    assert main(["deblur", str(src), "-o", str(out), "--model", "deconv", "--map", str(maps)]) == 1
+    lines = _error_lines(capsys.readouterr().err)
+    assert len(lines) == 1 and "b.png" in lines[0] and "map" in lines[0]
+    assert sorted(p.name for p in out.iterdir()) == ["a.png"]
+    x = torch.from_numpy(read_image(src / "a.png").array).permute(2, 0, 1)[None]
+    ref = deconvolve(x, torch.from_numpy(coc)[None, None])[0].clamp(0, 1).permute(1, 2, 0).numpy()
+    got = read_image(out / "a.png")
+    assert got.bits == 16 and np.abs(got.array - ref).max() <= 1 / 65535 + 1e-6
+    assert main(["deblur", str(src / "a.png"), "-o", str(out), "--model", "deconv"]) == 1
+    assert "needs --map" in capsys.readouterr().err

@@ -17,6 +17,7 @@ __version__ = "0.1.0"
 _LAZY = {
     "load_model": "blurmap.api",
     "deblur": "blurmap.api",
+    "estimate_defocus_map": "blurmap.api",
     "blur_mask": "blurmap.api",
     "Deblurrer": "blurmap.infer",
 }

@@ -219,6 +219,91 @@ def colorize_map(values: np.ndarray, kind: str) -> np.ndarray:
     return cmap(norm)[..., :3].astype(np.float32)
 
 
+class _DualPixelInput(nn.Module):
+    """Adapts a ``predict(left, right)`` defocus-map network to one stacked 6-channel input,
+    so the tiled engine can run it (tiles cut both views at the same place)."""
+
+    def __init__(self, net: nn.Module):
+        super().__init__()
+        self.net = net
+        self.receptive_field = getattr(net, "receptive_field", None)
+        self.size_multiple = getattr(net, "size_multiple", 1)
+
+    def predict(self, x: torch.Tensor) -> dict:
+        return {"image": x[:, :3], "map": self.net.predict(x[:, :3], x[:, 3:])["map"]}
+
+
+def estimate_defocus_map(
+    left,
+    right,
+    *,
+    weights: str | os.PathLike | None = None,
+    steps: int = 150,
+    device: str | None = "cpu",
+    tile: int | None = None,
+    progress=None,
+):
+    """Signed defocus map (CoC radius in px) from the two dual-pixel views.
+
+    Two methods, chosen explicitly:
+
+    * ``weights=None`` (default): per-pair self-supervised estimation, no training data needed
+      (:func:`blurmap.models.defocus_map.optimize_defocus_map`: a smooth map fitted to the
+      dual-pixel consistency loss with a gradient prior);
+    * ``weights=`` a trained ``DefocusMapNet`` (shipped name or ``.safetensors`` path): one
+      network pass, tiled for large images.
+
+    Args:
+        left, right: the DP views, numpy ``HxWx3`` in [0, 1] or torch ``(B,3,H,W)`` of equal size.
+        weights: ``None`` for per-pair optimisation, else DefocusMapNet weights.
+        steps: Adam steps of the per-pair optimisation (coarse stage).
+        device: where to run (``"cpu"``, ``"cuda"``, ``None`` = CUDA when available).
+        tile: tile size in px for the network (``None``: its default).
+        progress: per-pair optimisation progress callback ``(step, total, loss)``.
+
+    Returns:
+        numpy ``HxW`` float32 (numpy input) or torch ``(B,1,H,W)`` float32 (torch input);
+        positive behind the focal plane, negative in front, px at the input resolution.
+
+    Raises:
+        BlurmapError: views of different sizes or shapes; WeightsError: weights that are not a
+        DefocusMapNet.
+
+    Example (per-pair optimisation on a small synthetic pair, a few steps):
+        >>> import numpy as np, blurmap
+        >>> rng = np.random.default_rng(0)
+        >>> left = rng.random((48, 64, 3), dtype=np.float32)
+        >>> coc = blurmap.estimate_defocus_map(left, left, steps=5)
+        >>> coc.shape, coc.dtype
+        ((48, 64), dtype('float32'))
+    """
+    from blurmap.infer import resolve_device
+
+    lt, rt, was_numpy = _as_tensor_pair(left, right)
+    dev = resolve_device(device)
+    if weights is None:
+        from blurmap.models.defocus_map import optimize_defocus_map
+
+        coc = optimize_defocus_map(lt.to(dev), rt.to(dev), steps=steps, progress=progress).float().cpu()
+    else:
+        path = resolve_weights(weights)
+        name, meta = weights_model_name(path)
+        if name != "defocus_map_net":
+            raise WeightsError(f"{path}: holds {name!r} weights, not a defocus-map network (defocus_map_net)")
+        from blurmap.weights import load_model as _load_network
+
+        runner = Deblurrer(_DualPixelInput(_load_network(path)), name=name, device=dev, tile=tile,
+                           metadata={**meta, "path": str(path)})
+        maps = []
+        for lv, rv in zip(lt, rt):
+            out = runner._predict_chw(torch.cat([lv, rv], 0), runner.tiling(tile), None)
+            maps.append(out["map"])
+        coc = torch.stack(maps)
+    if was_numpy:
+        return coc[0, 0].numpy()
+    return coc
+
+
 def _as_tensor_pair(left, right) -> tuple[torch.Tensor, torch.Tensor, bool]:
     """Two numpy HxWx3 / torch (B,3,H,W) views -> (B,3,H,W) float32 tensors, was_numpy."""
     was_numpy = isinstance(left, np.ndarray)

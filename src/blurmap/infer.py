@@ -261,8 +261,9 @@ def tiled_predict(
     Args:
         model: restoration network following the inference convention (``predict()`` -> dict
             with ``"image"`` and optional ``"map"``, or ``forward()`` -> image).
-        image: ``(3, H, W)`` float32 CPU tensor in [0, 1] (may be a non-contiguous view of a
-            numpy HxWx3 array; tiles are copied out one at a time).
+        image: ``(C, H, W)`` float32 CPU tensor in [0, 1], C = 3 for an RGB image (6 for a
+            stacked dual-pixel pair; any C the model takes). It may be a non-contiguous view of
+            a numpy HxWxC array; tiles are copied out one at a time.
         tiling: tile and overlap; default :func:`default_tiling`.
         device: where the model runs.
         precision: ``"fp32"``, ``"bf16"`` (autocast, CPU or CUDA) or ``"fp16"`` (CUDA).
@@ -276,8 +277,8 @@ def tiled_predict(
     Raises:
         BlurmapError: image smaller than :data:`MIN_IMAGE_SIDE` on a side, bad precision.
     """
-    if image.ndim != 3 or image.shape[0] != 3:
-        raise ValueError(f"expected a (3, H, W) tensor, got shape {tuple(image.shape)}")
+    if image.ndim != 3:
+        raise ValueError(f"expected a (C, H, W) tensor, got shape {tuple(image.shape)}")
     _, height, width = image.shape
     if min(height, width) < MIN_IMAGE_SIDE:
         raise BlurmapError(

@@ -204,7 +204,11 @@ def _deconv_restorer(map_path: Optional[Path]):
             coc = np.squeeze(coc).astype(np.float32)
             if coc.shape != array.shape[:2]:
                 raise BlurmapError(f"map {mp} is {coc.shape[1]}x{coc.shape[0]} px, image is {array.shape[1]}x{array.shape[0]}")
-            return {"image": np.clip(deconvolve(array, coc), 0, 1), "map": coc}
+            import torch
+
+            x = torch.from_numpy(np.ascontiguousarray(array)).permute(2, 0, 1)[None]
+            restored = deconvolve(x, torch.from_numpy(coc)[None, None])
+            return {"image": restored[0].clamp(0, 1).permute(1, 2, 0).numpy(), "map": coc}
 
         return restore
 

@@ -13,7 +13,8 @@ local      bladenet_starter.safetensors       bladenet      local motion deblurr
 
 A name resolves to a file by alias (``"defocus"``), by model name (``"defocusgan"``), or by
 file name with or without the extension (``"defocusgan_starter"``); any other
-``.safetensors`` file dropped into this folder is found by its file name.
+``.safetensors`` file dropped into this folder is found by its file name or by the network
+name in its metadata (e.g. ``"defocus_map_net"`` for shipped DefocusMapNet weights).
 """
 
 from __future__ import annotations
@@ -92,9 +93,20 @@ def resolve(name: str) -> Path | None:
     entry = find_entry(name)
     if entry is not None:
         return entry.path if entry.available else None
-    for path in shipped_files():
+    files = shipped_files()
+    for path in files:
         if name in (path.name, path.stem):
             return path
+    # Finally by the network name stored in a file's metadata (e.g. "defocus_map_net").
+    from blurmap.errors import BlurmapError
+    from blurmap.weights import read_metadata
+
+    for path in files:
+        try:
+            if read_metadata(path)["name"] == name:
+                return path
+        except BlurmapError:
+            continue
     return None
 
 
