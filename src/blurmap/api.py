@@ -242,6 +242,7 @@ def estimate_defocus_map(
     device: str | None = "cpu",
     tile: int | None = None,
     progress=None,
+    **optimize_options,
 ):
     """Signed defocus map (CoC radius in px) from the two dual-pixel views.
 
@@ -260,6 +261,8 @@ def estimate_defocus_map(
         device: where to run (``"cpu"``, ``"cuda"``, ``None`` = CUDA when available).
         tile: tile size in px for the network (``None``: its default).
         progress: per-pair optimisation progress callback ``(step, total, loss)``.
+        **optimize_options: further arguments of ``optimize_defocus_map`` (e.g.
+            ``coarse_pixels``, ``refine_steps``, ``lam``, ``max_coc``).
 
     Returns:
         numpy ``HxW`` float32 (numpy input) or torch ``(B,1,H,W)`` float32 (torch input);
@@ -284,8 +287,12 @@ def estimate_defocus_map(
     if weights is None:
         from blurmap.models.defocus_map import optimize_defocus_map
 
-        coc = optimize_defocus_map(lt.to(dev), rt.to(dev), steps=steps, progress=progress).float().cpu()
+        coc = optimize_defocus_map(
+            lt.to(dev), rt.to(dev), steps=steps, progress=progress, **optimize_options
+        ).float().cpu()
     else:
+        if optimize_options:
+            raise BlurmapError(f"options {sorted(optimize_options)} only apply to per-pair optimisation (weights=None)")
         path = resolve_weights(weights)
         name, meta = weights_model_name(path)
         if name != "defocus_map_net":
