@@ -13,6 +13,9 @@ paper's weight ``alpha = 0.012`` applies to a per-element quantity independent o
 
 from __future__ import annotations
 
+import copy
+import functools
+import os
 from typing import Callable, Optional
 
 import torch
@@ -23,6 +26,14 @@ from torch import nn
 def choose_vgg(weights) -> str:
     """``"vgg19"`` when the user gave torchvision-format weights, else ``"vgg16"`` (offline)."""
     return "vgg19" if weights is not None else "vgg16"
+
+
+@functools.lru_cache(maxsize=4)
+def _cached_vgg(name: str, layer: str, weights: Optional[str]) -> nn.Module:
+    # Reading the VGG weights takes ~0.5 s; runs in one process (ablations, tests) share them.
+    from blurmap.models.backbones import vgg_features
+
+    return vgg_features(name=name, layer=layer, weights=weights)
 
 
 def perceptual_loss(pred: torch.Tensor, target: torch.Tensor, features: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
@@ -62,10 +73,15 @@ class PerceptualLoss(nn.Module):
             self.features = feature_net
             self.backbone = f"custom:{layer}"
         else:
-            from blurmap.models.backbones import vgg_features
-
             name = choose_vgg(weights) if net == "auto" else net
-            self.features = vgg_features(name=name, layer=layer, weights=weights)
+            if weights is None or isinstance(weights, (str, os.PathLike)):
+                path = None if weights is None else str(weights)
+                # a copy of the cached network: loading once per process, moving per instance
+                self.features = copy.deepcopy(_cached_vgg(name, layer, path))
+            else:
+                from blurmap.models.backbones import vgg_features
+
+                self.features = vgg_features(name=name, layer=layer, weights=weights)
             self.backbone = f"{name}:{layer}"
         for p in self.features.parameters():
             p.requires_grad_(False)

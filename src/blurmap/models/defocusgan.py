@@ -7,7 +7,7 @@ Structure (how the vague points of the paper are settled here):
 
 * **Defocus-map guide block (DGB)**: ``N = 4`` branches that all see the same input
   features. Each branch is U-Net-like with **8 conv units**; a unit is 1 plain 3x3 conv
-  (+ReLU), 1 RCAB, 2 RCABs or 3 RCABs for the branches of small -> large CoC
+  (+LeakyReLU), 1 RCAB, 2 RCABs or 3 RCABs for the branches of small -> large CoC
   (``branch_units=(0, 1, 2, 3)``, 0 meaning the plain conv). A U-Net with ``L`` levels has
   ``L-1`` encoder units, ``8 - 2(L-1)`` bottleneck units and ``L-1`` decoder units; levels
   are joined by a stride-2 2x2 conv (down) and a 1x1 conv + bilinear x2 (up) with an
@@ -113,10 +113,16 @@ def _rcab_reduction(channels: int) -> int:
     return max(1, min(16, channels // 4))
 
 
+def _act() -> nn.Module:
+    # LeakyReLU, not ReLU, for the non-residual layers (plain branch, tail): a thin ReLU
+    # layer can die entirely and freeze the whole residual at zero (seen at CPU widths).
+    return nn.LeakyReLU(0.2, inplace=True)
+
+
 def _unit(channels: int, units: int) -> nn.Module:
-    """One conv unit of a branch: plain conv+ReLU (units=0) or ``units`` RCABs."""
+    """One conv unit of a branch: plain conv + LeakyReLU (units=0) or ``units`` RCABs."""
     if units == 0:
-        return nn.Sequential(conv3x3(channels, channels), nn.ReLU(inplace=True))
+        return nn.Sequential(conv3x3(channels, channels), _act())
     return nn.Sequential(*[RCAB(channels, _rcab_reduction(channels)) for _ in range(units)])
 
 
@@ -137,7 +143,7 @@ class BranchUNet(nn.Module):
 
     Args:
         widths: channels per level (level 0 = the DGB's resolution); each level halves H, W.
-        units: conv unit type, 0 = plain 3x3 conv + ReLU, k >= 1 = k RCABs.
+        units: conv unit type, 0 = plain 3x3 conv + LeakyReLU, k >= 1 = k RCABs.
         num_units: total conv units (paper: 8), split ``L-1`` encoder / rest bottleneck /
             ``L-1`` decoder.
 
@@ -258,7 +264,11 @@ class DefocusGANGenerator(nn.Module):
             nn.Conv2d(dgb_widths[i][0], dgb_widths[i + 1][0], f, stride=f) for i, f in enumerate(steps)
         )
         self.ups = nn.ModuleList(_Up(dgb_widths[i + 1][0], dgb_widths[i][0], f) for i, f in enumerate(steps))
-        self.tail = nn.Sequential(conv3x3(w0, w0), nn.ReLU(inplace=True), conv3x3(w0, in_channels * p * p))
+        self.tail = nn.Sequential(conv3x3(w0, w0), _act(), conv3x3(w0, in_channels * p * p))
+        # Zero-initialised last conv: the untrained network is the identity (output = blurred
+        # input), so training starts from the input's quality instead of input + noise.
+        nn.init.zeros_(self.tail[-1].weight)
+        nn.init.zeros_(self.tail[-1].bias)
         self.receptive_field = self._estimate_receptive_field(num_units)
 
     # ------------------------------------------------------------------ helpers
