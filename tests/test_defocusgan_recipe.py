@@ -143,9 +143,11 @@ def test_bad_settings_are_config_errors(dpdd_coc):
     from blurmap.errors import ConfigError
 
     base = {"recipe": "defocusgan", "data_root": str(dpdd_coc)}
-    for bad in ({"adversarial": "both"}, {"maps": "net"}, {"maps": "magic"}, {"data_root": None}):
+    for bad in ({"adversarial": "both"}, {"maps": "net"}, {"maps": "magic"}, {"data_root": None},
+                {"maps": "none", "adversarial": "defocus"}, {"synthetic_count": 2, "synthetic_scene": "cube"}):
         with pytest.raises(ConfigError):
-            load_config(None, data={**base, **bad}).recipe_cls(load_config(None, data={**base, **bad}).cfg)
+            loaded = load_config(None, data={**base, **bad})
+            loaded.recipe_cls(loaded.cfg).build_datasets()
 
 
 @pytest.mark.slow

@@ -304,6 +304,9 @@ class DefocusGANRecipe(Recipe):
             raise ConfigError(f"maps must be gt, net or none, got {cfg.maps!r}")
         if cfg.synthetic_count <= 0 and not cfg.data_root:
             raise ConfigError("give data_root (a DPDD-layout folder) or synthetic_count > 0")
+        if cfg.adversarial == "defocus" and cfg.maps == "none" and cfg.discriminator != "none" and cfg.beta > 0:
+            raise ConfigError("adversarial=defocus weights the critic by the defocus map; give maps "
+                              "(gt or net) or use adversarial=original")
         if cfg.maps == "net" and not cfg.map_weights:
             raise ConfigError("maps=net needs map_weights (a trained DefocusMapNet)")
         self._perceptual = None
