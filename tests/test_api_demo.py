@@ -1,0 +1,35 @@
+"""Deblurring sections of the demo page (blurmap.demo_deblur)."""
+
+from __future__ import annotations
+
+import torch
+
+from blurmap.demo import DemoContext
+from blurmap.models import build_model
+from blurmap.weights import save_weights
+
+
+def test_sections_skip_clearly_without_weights(tmp_path, monkeypatch):
+    import blurmap.weights_data as wd
+    from blurmap.demo_deblur import defocus_deblur_section, local_deblur_section
+
+    monkeypatch.setattr(wd, "WEIGHTS_DIR", tmp_path / "none")
+    for builder in (defocus_deblur_section, local_deblur_section):
+        sec = builder(DemoContext(tmp_path))
+        assert "Skipped" in sec.html and "no starter weights" in sec.html
+
+
+def test_local_section_with_weights(tmp_path, monkeypatch):
+    import blurmap.weights_data as wd
+    from blurmap.demo_deblur import local_deblur_section
+
+    folder = tmp_path / "w"
+    cfg = {"width": 4, "bottleneck_mult": 2}
+    torch.manual_seed(0)
+    save_weights(folder / "bladenet_starter.safetensors", build_model("bladenet", **cfg), "bladenet", cfg)
+    monkeypatch.setattr(wd, "WEIGHTS_DIR", folder)
+    (tmp_path / "page").mkdir()
+    sec = local_deblur_section(DemoContext(tmp_path / "page"), count=1, size=(64, 96))
+    figs = list((tmp_path / "page" / "figures").glob("deblur_local_*.png"))
+    assert len(figs) == 1 and f"figures/{figs[0].name}" in sec.html
+    assert "masked PSNR" in sec.html and "<table" in sec.html and "mean" in sec.html
