@@ -80,6 +80,12 @@ def test_eval_equals_metrics_on_written_outputs(dpdd, weights, tmp_path, capsys,
     by_name = {r["name"]: r for r in metrics["images"]}
     for row in report["images"]:
         assert row["psnr"] == by_name[row["name"]]["psnr"]
+    # the blurred-input baseline row, against an independent PSNR of the quantised images
+    src = read_image(dpdd / "test_c/source/1P0A2000.png").array.astype(np.float64)
+    gt = read_image(dpdd / "test_c/target/1P0A2001.png").array.astype(np.float64)
+    q = lambda a: np.round(np.clip(a, 0, 1) * (2**bits - 1)) / (2**bits - 1)  # noqa: E731
+    first = next(r for r in report["images"] if r["name"] == "1P0A2001")
+    assert first["input"]["psnr"] == pytest.approx(10 * np.log10(1 / np.mean((q(src) - q(gt)) ** 2)), abs=1e-9)
 
 
 def test_restored_pixels_are_the_model_output(dpdd, weights, tmp_path):
@@ -101,7 +107,7 @@ def test_indoor_outdoor_groups(dpdd, weights, tmp_path):
     assert main(["eval", "--task", "defocus", "--data", str(dpdd), "--weights", str(weights), "--lpips", "none",
                  "--indoor-list", str(lst), "-o", str(out)]) == 0
     groups = json.loads((out / "eval_defocus.json").read_text())["groups"]
-    assert [groups[g]["count"] for g in ("indoor", "outdoor", "all")] == [2, 1, 3]
+    assert [groups[g]["count"] for g in ("indoor", "outdoor", "all", "input (blurred)")] == [2, 1, 3, 3]
     rows = json.loads((out / "eval_defocus.json").read_text())["images"]
     psnr = {r["source"]: r["psnr"] for r in rows}
     assert groups["indoor"]["psnr"] == pytest.approx((psnr["1P0A2000"] + psnr["1P0A2004"]) / 2)

@@ -63,6 +63,7 @@ def evaluate_defocus(
     precision: str = "fp32",
     tile: Optional[int] = None,
     best_worst: int = 3,
+    with_input: bool = True,
     progress: Optional[Callable[[str], None]] = None,
 ) -> dict:
     """Run a defocus-deblurring model on a DPDD-layout split and score it.
@@ -79,18 +80,21 @@ def evaluate_defocus(
             ``indoor`` / ``outdoor`` groups (DPDD test: 37 indoor, 39 outdoor).
         device, precision, tile: inference settings (:func:`blurmap.eval.runner.restore_image`).
         best_worst: images per side in the best/worst grid.
+        with_input: also score the blurred inputs (group ``"input (blurred)"``, and
+            ``images[i]["input"]``), the do-nothing baseline.
         progress: called with each image name before it is restored.
 
     Returns:
         report dict: ``task, data, split, bits, lpips_net, weights, model, params, count,
-        groups {"all", ["indoor", "outdoor"]}: {count, psnr, ssim, mae, lpips}, images: [...]``.
+        groups {["indoor", "outdoor"], "all", ["input (blurred)"]}: {count, psnr, ssim, mae, lpips},
+        images: [...]``.
 
     Raises:
         BlurmapError: bad layout, unreadable image, unknown names in the indoor list, an
             existing output. Nothing is left in ``out`` on error.
     """
     from blurmap.io import read_image, write_image
-    from blurmap.metrics import LPIPS, evaluate_folders
+    from blurmap.metrics import LPIPS, evaluate_folders, evaluate_pair, quantize
     from blurmap.eval.runner import count_parameters, load_restoration_model, restore_image
 
     if bits not in (8, 16):
@@ -122,6 +126,7 @@ def evaluate_defocus(
         restored_dir.mkdir()
         thumbs: dict[str, tuple] = {}
         source_of: dict[str, str] = {}
+        input_rows: dict[str, dict] = {}
         for it in items:
             if progress is not None:
                 progress(it.name)
@@ -130,6 +135,9 @@ def evaluate_defocus(
             write_image(restored_dir / f"{it.target.stem}.png", result, bits=bits)
             thumbs[it.target.stem] = (thumbnail(blurred), thumbnail(result))
             source_of[it.target.stem] = it.name
+            if with_input:  # the blurred input scored the same way: the "do nothing" baseline
+                gt = read_image(it.target).array
+                input_rows[it.target.stem] = evaluate_pair(quantize(blurred, bits), quantize(gt, bits), lpips=lpips_model)
         report_m, failures = evaluate_folders(restored_dir, items[0].target.parent, bits=bits, lpips=lpips_model)
         if failures:
             raise BlurmapError(failures[0])
@@ -144,6 +152,10 @@ def evaluate_defocus(
             ins = [r for r in rows if r["name"] in indoor or r["source"] in indoor]
             outs = [r for r in rows if not (r["name"] in indoor or r["source"] in indoor)]
             groups = {"indoor": _group_means(ins, metrics), "outdoor": _group_means(outs, metrics), **groups}
+        if with_input:
+            for r in rows:
+                r["input"] = {m: input_rows[r["name"]][m] for m in metrics}
+            groups["input (blurred)"] = _group_means([r["input"] for r in rows], metrics)
         params = count_parameters(model)
         report = {
             "task": "defocus", "data": str(data), "split": split, "bits": bits,
