@@ -21,6 +21,7 @@ _COMMAND_MODULES = [
     "blurmap.cli.train",
     "blurmap.cli.demo",
     "blurmap.cli.eval",
+    "blurmap.cli.defocus_map",
 ]
 
 

@@ -29,6 +29,7 @@ from blurmap.physics.kernels import (
     View,
     dp_kernels,
     kernels_for_view,
+    resample_kernels,
 )
 
 
@@ -125,9 +126,11 @@ def defocus_blur(
     """Blur an image by a per-pixel signed CoC map (the reblur operator of eq. 4).
 
     For each integer signed radius ``s`` between the map's minimum and maximum the image is
-    convolved with the view's PSF of radius ``s``; pixel ``x`` takes
-    ``sum_s max(0, 1 - |coc(x) - s|) * (image (*) K_s)(x)`` — a linear interpolation between
-    the two neighbouring radii, exactly as :class:`DPKernelBank` interpolates kernels.
+    convolved with the view's PSF of radius ``s``; pixel ``x`` with ``i = floor(coc(x))``,
+    ``t = coc(x) - i`` takes ``(1 - t) B_i(x) + t B_{i+1}(x)`` with ``B_s = image (*) K_s`` — a
+    linear interpolation between the two neighbouring radii, exactly as
+    :class:`DPKernelBank` interpolates kernels. The derivative in the map is
+    ``B_{i+1} - B_i`` everywhere (also at integers, e.g. an all-zero initial map).
 
     Args:
         image: ``(B, C, H, W)`` (any space; no gamma is applied here).
@@ -148,35 +151,21 @@ def defocus_blur(
     if view == "combined":
         c = c.abs()
     cd = c.detach()
-    lo = int(math.floor(float(cd.min())))
-    hi = int(math.ceil(float(cd.max())))
+    # slots lo..hi; every pixel reads its floor slot and the one above it, so even an
+    # integer-valued map (e.g. all zeros) gets the one-sided derivative B[i + 1] - B[i]
+    lo = min(max(int(math.floor(float(cd.min()))), -r_max), r_max - 1)
+    hi = min(max(int(math.floor(float(cd.max()))), -r_max), r_max - 1) + 1
     stack = _signed_stack(left, view, lo, hi)
     blurred = fft_conv_stack(image, stack)  # (B, S, C, H, W)
-    radii = torch.arange(lo, hi + 1, dtype=image.dtype, device=image.device)
-    weights = (1 - (c[:, None] - radii[None, :, None, None, None]).abs()).clamp_min(0)
-    return (weights * blurred).sum(dim=1)
+    base = torch.floor(cd).clamp(lo, hi - 1)
+    t = (c - base)[:, None]  # (B, 1, 1, H, W), differentiable in the map
+    idx = (base.long() - lo)[:, None].expand(-1, 1, image.shape[1], -1, -1)
+    b0 = torch.gather(blurred, 1, idx)
+    b1 = torch.gather(blurred, 1, idx + 1)
+    return ((1 - t) * b0 + t * b1)[:, 0]
 
 
 # ----------------------------------------------------------------------------- rendering
-
-
-def _resample_kernel(kernel: torch.Tensor, s: int) -> torch.Tensor:
-    """A full-resolution PSF expressed on the 1/s grid (tent splatting of every sample).
-
-    A sample at offset ``v`` px lands at low-resolution offset ``v / s``, shared linearly
-    between the two neighbouring low-resolution pixels, so the centroid (the DP disparity) is
-    kept exactly; the spread grows by only ~s/2.5 px (tent variance) at full resolution.
-    """
-    if s == 1:
-        return kernel
-    k = kernel.shape[-1]
-    p = k // 2
-    pl = -(-p // s) + 1
-    v = torch.arange(-p, p + 1, dtype=torch.float64) / s
-    j = torch.arange(-pl, pl + 1, dtype=torch.float64)
-    tent = (1 - (j[:, None] - v[None, :]).abs()).clamp_min(0)  # (2 pl + 1, k)
-    out = tent @ kernel.to(torch.float64) @ tent.T
-    return (out / out.sum()).to(kernel.dtype)
 
 
 def _layer_kernels(radius: float, max_downsample: int, min_lowres_radius: float, dtype):
@@ -193,7 +182,7 @@ def _layer_kernels(radius: float, max_downsample: int, min_lowres_radius: float,
 def _cached_kernels(radius: float, s: int) -> tuple[torch.Tensor, torch.Tensor]:
     # building a PSF in numpy costs ~10 ms; synthesis renders the same radii again and again
     kl, kr = dp_kernels(radius, dtype=torch.float64)
-    return _resample_kernel(kl, s), _resample_kernel(kr, s)
+    return resample_kernels(kl, s), resample_kernels(kr, s)
 
 
 def render_dual_pixel(

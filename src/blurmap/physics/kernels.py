@@ -302,3 +302,44 @@ class DPKernelBank(nn.Module):
 
     def extra_repr(self) -> str:
         return f"max_radius={self.max_radius}, kind={self.kind!r}, size={self.size}"
+
+
+def resample_kernels(kernels: torch.Tensor, s: int) -> torch.Tensor:
+    """PSFs expressed on a grid ``s`` times coarser (differentiable; tent splatting).
+
+    A sample at offset ``v`` px lands at coarse offset ``v / s`` and is shared linearly
+    between the two neighbouring coarse pixels, so each kernel's centroid (the DP disparity)
+    is kept exactly in coarse units; the spread grows only by the tent's (~s/2.5 px at full
+    resolution). Together with area-averaging the image by ``s``, this approximates blurring
+    at full resolution and then area-averaging.
+
+    Args:
+        kernels: ``(..., K, K)`` with odd K, centred.
+        s: integer factor >= 1.
+    Returns:
+        ``(..., K', K')`` with ``K' = 2 (ceil(K // 2 / s) + 1) + 1``, each summing like the input.
+    """
+    if s == 1:
+        return kernels
+    k = kernels.shape[-1]
+    p = k // 2
+    pl = -(-p // s) + 1
+    v = torch.arange(-p, p + 1, dtype=kernels.dtype, device=kernels.device) / s
+    j = torch.arange(-pl, pl + 1, dtype=kernels.dtype, device=kernels.device)
+    tent = (1 - (j[:, None] - v[None, :]).abs()).clamp_min(0)  # (K', K)
+    return tent @ kernels @ tent.T
+
+
+def kernels_at_scale(left: torch.Tensor, s: int) -> torch.Tensor:
+    """Left-view kernel stack for CoC radii ``0, 1, ..`` px of an image downscaled by ``s``.
+
+    Coarse radius ``r`` corresponds to full-resolution radius ``r * s``; its kernel is that
+    full-resolution kernel resampled with :func:`resample_kernels`.
+
+    Args:
+        left: ``(R + 1, K, K)`` full-resolution left-view kernels (radius 0..R).
+        s: integer factor >= 1.
+    Returns:
+        ``(R // s + 1, K', K')``.
+    """
+    return resample_kernels(left[:: int(s)], int(s))

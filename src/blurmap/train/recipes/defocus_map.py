@@ -1,0 +1,236 @@
+"""``recipe: defocus_map`` — self-supervised defocus maps with a learnable blur kernel.
+
+DefocusGAN §3 (eqs. 1-5) and its implementation details:
+
+* **f** (:class:`blurmap.models.defocus_map.DefocusMapNet`, model ``"f"``): DP views -> signed
+  CoC map; **g** (:class:`blurmap.models.defocus_map.LearnableBlurKernel`, model ``"g"``): the
+  DP kernels, initialised as eq. 3.
+* **Loss** (:func:`blurmap.losses.reblur.reblur_loss`): the AiF target is reblurred by g with
+  f's map into the observed left and right views (L1), plus ``lam * ||grad map||``.
+* **Schedule** (paper): f for ``f_epochs`` (10) with g fixed; then f and g alternate every
+  ``alternate_every`` (5) epochs until ``epochs`` (30). Adam, lr 2e-5, batch 4, 512 crops.
+* **Data**: a DPDD-layout folder (``data_root``; :class:`blurmap.data.dpdd.DPDDDataset`, also
+  the output of ``blurmap synth dp``), or DP scenes rendered on the fly from the bundled
+  photos (``synthetic_count > 0``; a new random scene per sample and epoch). Synthetic
+  ground-truth CoC maps are used **only** for the validation metric ``coc_mae``.
+* **Validation**: ``output`` is the AiF reblurred into the combined view (so the logged PSNR
+  is the reblur fidelity), ``map`` is the defocus map, and ``coc_mae`` / ``coc_mae_textured``
+  (|CoC| error in px, all pixels / pixels whose AiF gradient magnitude exceeds
+  ``texture_threshold``) when ground truth exists.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import List, Optional
+
+import numpy as np
+import torch
+
+from blurmap.errors import ConfigError
+from blurmap.train.data import Augment
+from blurmap.train.recipe import ModelSpec, Phase, Recipe, RecipeConfig, register_recipe
+
+
+def _chw(a: np.ndarray) -> torch.Tensor:
+    a = np.asarray(a, dtype=np.float32)
+    return torch.from_numpy(np.ascontiguousarray(a.transpose(2, 0, 1) if a.ndim == 3 else a[None]))
+
+
+def texture_mask(aif: torch.Tensor, threshold: float) -> torch.Tensor:
+    """Pixels with texture: gradient magnitude of the AiF luminance above ``threshold``.
+
+    Central differences (``numpy.gradient`` convention) of the channel mean, per px.
+
+    Args:
+        aif: ``(B, 3, H, W)`` in [0, 1].
+        threshold: gradient magnitude threshold (intensity per px).
+    Returns:
+        ``(B, 1, H, W)`` bool.
+    """
+    y = aif.mean(1, keepdim=True)
+    gx = torch.zeros_like(y)
+    gy = torch.zeros_like(y)
+    gx[..., 1:-1] = (y[..., 2:] - y[..., :-2]) / 2
+    gx[..., 0], gx[..., -1] = y[..., 1] - y[..., 0], y[..., -1] - y[..., -2]
+    gy[..., 1:-1, :] = (y[..., 2:, :] - y[..., :-2, :]) / 2
+    gy[..., 0, :], gy[..., -1, :] = y[..., 1, :] - y[..., 0, :], y[..., -1, :] - y[..., -2, :]
+    return (gx**2 + gy**2).sqrt() > threshold
+
+
+class SyntheticDPScenes(torch.utils.data.Dataset):
+    """DP scenes rendered on the fly with :func:`blurmap.synth.dp.make_dp_sample`.
+
+    Sample ``i`` uses photo ``i mod len(photos)`` and a generator drawn from numpy's global
+    RNG (which the engine seeds per sample and step), so every epoch sees new scenes and a
+    resumed run sees the same ones. ``fixed=True`` uses ``default_rng([seed, i])`` instead
+    (the same scene every time: validation sets).
+
+    Items: ``blur`` (combined), ``sharp`` (AiF), ``left``, ``right`` ``(3, S, S)`` and ``coc``
+    ``(1, S, S)`` signed px.
+    """
+
+    def __init__(self, photos: list, count: int, size: int, max_coc: float, seed: int = 0, fixed: bool = False):
+        self.photos, self.count, self.size = photos, int(count), int(size)
+        self.max_coc, self.seed, self.fixed = float(max_coc), int(seed), fixed
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __getitem__(self, i: int) -> dict:
+        from blurmap.synth.dp import DPConfig, make_dp_sample
+
+        rng = np.random.default_rng([self.seed, i]) if self.fixed else np.random.default_rng(np.random.randint(2**31))
+        s = make_dp_sample(self.photos[i % len(self.photos)], rng, (self.size, self.size), DPConfig(max_coc=self.max_coc))
+        return {"blur": _chw(s["combined"]), "sharp": _chw(s["aif"]), "left": _chw(s["left"]),
+                "right": _chw(s["right"]), "coc": _chw(s["coc"]), "name": f"synthetic_{i:05d}"}
+
+
+@dataclass
+class DefocusMapConfig(RecipeConfig):
+    # ---- f: DefocusMapNet
+    channels: int = 32
+    levels: int = 3
+    blocks: int = 2
+    max_coc: float = 25.0
+    # ---- g: learnable kernel (eq. 3 init; "gaussian" for the Table 5 ablation)
+    kernel_kind: str = "butterworth"
+    learn_kernel: bool = True
+    # ---- loss (eq. 5)
+    lam: float = 1.0e-5
+    views: List[str] = field(default_factory=lambda: ["left", "right"])
+    #: evaluate the reblur loss on images area-averaged by this factor (1 = paper)
+    loss_scale: int = 1
+    #: reblur in linear light with this CRF gamma (null = on stored sRGB values, as the paper)
+    loss_gamma: Optional[float] = 2.2
+    #: border pixels left out of the L1 term (reflect padding there is not the real scene)
+    loss_margin: int = 0
+    # ---- schedule (paper: 10 epochs f, then alternate every 5 until 30)
+    lr: float = 2.0e-5
+    kernel_lr: Optional[float] = None
+    epochs: float = 30
+    f_epochs: float = 10
+    alternate_every: float = 5
+    # ---- data: a DPDD-layout folder ...
+    data_root: Optional[str] = None
+    train_split: str = "train"
+    val_split: str = "val"
+    val_count: int = 8
+    # ---- ... or DP scenes rendered on the fly from the bundled photos
+    synthetic_count: int = 0
+    synthetic_size: int = 128
+    synthetic_max_coc: float = 20.0
+    synthetic_val_count: int = 4
+    synthetic_holdout: List[str] = field(default_factory=lambda: ["chelsea"])
+    #: texture threshold (AiF gradient magnitude per px) of the coc_mae_textured metric
+    texture_threshold: float = 0.02
+
+
+@register_recipe("defocus_map")
+class DefocusMapRecipe(Recipe):
+    Config = DefocusMapConfig
+
+    def __init__(self, cfg):
+        super().__init__(cfg)
+        if cfg.synthetic_count <= 0 and not cfg.data_root:
+            raise ConfigError("give data_root (a DPDD-layout folder) or synthetic_count > 0")
+        bad = [v for v in cfg.views if v not in ("left", "right", "combined")]
+        if bad or not cfg.views:
+            raise ConfigError(f"views: expected a non-empty list of left/right/combined, got {list(cfg.views)}")
+        if not 0 < cfg.f_epochs <= cfg.epochs:
+            raise ConfigError(f"f_epochs must be in (0, epochs], got {cfg.f_epochs} (epochs {cfg.epochs})")
+
+    def build_models(self):
+        c = self.cfg
+        return {
+            "f": ModelSpec("defocus_map_net", {"channels": c.channels, "levels": c.levels, "blocks": c.blocks,
+                                               "max_coc": c.max_coc}),
+            "g": ModelSpec("dp_kernel_bank", {"max_radius": int(np.ceil(c.max_coc)), "kind": c.kernel_kind}),
+        }
+
+    def build_optimizers(self, models):
+        c = self.cfg
+        return {
+            "f": torch.optim.Adam(models["f"].parameters(), lr=c.lr, betas=(0.9, 0.999)),
+            "g": torch.optim.Adam(models["g"].parameters(), lr=c.kernel_lr or c.lr, betas=(0.9, 0.999)),
+        }
+
+    def _photos(self, holdout: bool) -> list:
+        from blurmap.synth.bundled import BUNDLED_NAMES, bundled_image
+
+        unknown = [n for n in self.cfg.synthetic_holdout if n not in BUNDLED_NAMES]
+        if unknown:
+            raise ConfigError(f"synthetic_holdout: unknown bundled photo {unknown[0]!r}; known: {', '.join(BUNDLED_NAMES)}")
+        names = [n for n in BUNDLED_NAMES if (n in self.cfg.synthetic_holdout) == holdout]
+        if not names:
+            raise ConfigError("synthetic_holdout leaves no photos for " + ("validation" if holdout else "training"))
+        return [bundled_image(n) for n in names]
+
+    def build_datasets(self):
+        c = self.cfg
+        if c.synthetic_count > 0:
+            return {"train": SyntheticDPScenes(self._photos(False), c.synthetic_count, c.synthetic_size,
+                                               c.synthetic_max_coc, seed=c.train.seed)}
+        from blurmap.data.dpdd import DPDDDataset
+
+        return {"train": DPDDDataset(c.data_root, c.train_split, with_coc=False)}
+
+    def train_transform(self, name):
+        if self.cfg.synthetic_count > 0:
+            return None  # scenes are rendered at the training size
+        return Augment(crop=self.cfg.train.crop_size, rot_flip=True, dual_pixel=True)
+
+    def build_val_datasets(self):
+        c = self.cfg
+        if c.synthetic_count > 0:
+            if c.synthetic_val_count <= 0:
+                return {}
+            return {"val": SyntheticDPScenes(self._photos(True), c.synthetic_val_count, c.synthetic_size,
+                                             c.synthetic_max_coc, seed=c.train.seed + 7919, fixed=True)}
+        from blurmap.data.dpdd import DPDDDataset
+
+        ds = DPDDDataset(c.data_root, c.val_split)
+        n = min(len(ds), c.val_count) if c.val_count > 0 else len(ds)
+        return {"val": torch.utils.data.Subset(ds, list(range(n)))}
+
+    def phases(self):
+        c = self.cfg
+        first = Phase("f_only", epochs=c.f_epochs, train=("f",), losses=("gem",))
+        rest = c.epochs - c.f_epochs
+        if rest <= 0:
+            return [first]
+        if not c.learn_kernel:
+            return [first, Phase("f_more", epochs=rest, train=("f",), losses=("gem",))]
+        return [first, Phase("alternate", epochs=rest, alternate=(
+            Phase("g", epochs=c.alternate_every, train=("g",), losses=("gem",)),
+            Phase("f", epochs=c.alternate_every, train=("f",), losses=("gem",)),
+        ))]
+
+    def _map(self, ctx, batch):
+        return ctx.models["f"](torch.cat([batch["left"], batch["right"]], 1))
+
+    def step(self, batch, ctx):
+        from blurmap.losses.reblur import reblur_loss
+
+        c = self.cfg
+        coc = self._map(ctx, batch).float()
+        kernels = ctx.models["g"]("left").float()
+        targets = {v: batch[v].float() for v in c.views}
+        total, parts = reblur_loss(batch["sharp"].float(), coc, targets, kernels, c.lam, c.loss_scale,
+                                   gamma=c.loss_gamma, margin=c.loss_margin)
+        return {"loss": total, "gem": parts["gem"], "grad": parts["grad"]}
+
+    def validate(self, batch, ctx):
+        from blurmap.physics.defocus import defocus_blur
+
+        coc = self._map(ctx, batch).float()
+        kernels = ctx.models["g"]("left").float()
+        reblurred = defocus_blur(batch["sharp"].float(), coc, kernels, "combined").clamp(0, 1)
+        out = {"input": batch["blur"], "output": reblurred, "target": batch["blur"],
+               "map": (coc / (2 * self.cfg.max_coc) + 0.5).clamp(0, 1)}
+        if "coc" in batch:
+            err = (coc.abs() - batch["coc"].abs()).abs()
+            tex = texture_mask(batch["sharp"], self.cfg.texture_threshold)
+            out["metrics"] = {"coc_mae": float(err.mean()),
+                              "coc_mae_textured": float(err[tex].mean()) if bool(tex.any()) else float("nan")}
+        return out

@@ -1,0 +1,58 @@
+"""DefocusMapNet, the learnable-kernel model and per-pair optimisation (blurmap.models.defocus_map)."""
+
+import numpy as np
+import pytest
+import torch
+from skimage import data
+
+from blurmap.models import build_model
+from blurmap.models.defocus_map import DefocusMapNet, LearnableBlurKernel, optimize_defocus_map
+from blurmap.physics.defocus import defocus_blur
+from blurmap.physics.kernels import dp_kernel_stack
+from blurmap.train.recipes.defocus_map import texture_mask
+
+
+def test_net_any_size_bounded_and_starts_in_focus():
+    net = build_model("defocus_map_net", channels=8, levels=2, blocks=1, max_coc=25.0)
+    assert isinstance(net, DefocusMapNet) and net.size_multiple == 4 and net.receptive_field > 20
+    x = torch.rand(2, 6, 37, 53)
+    out = net(x)
+    assert out.shape == (2, 1, 37, 53)
+    assert float(out.abs().max()) == 0.0  # zero-initialised head: an in-focus map
+    torch.nn.init.normal_(net.head.weight, std=50.0)
+    out = net(x)
+    assert float(out.abs().max()) <= 25.0 and float(out.abs().max()) > 5.0
+    torch.testing.assert_close(net.estimate(x[:, :3], x[:, 3:]), out)
+    assert net.predict(x[:, :3], x[:, 3:])["map"].shape == (2, 1, 37, 53)
+    with pytest.raises(ValueError):
+        net(torch.rand(1, 3, 16, 16))
+    with pytest.raises(ValueError):
+        net.estimate(x[:, :3], x[:, 3:, :30])
+
+
+def test_kernel_model_is_registered_and_matches_eq3():
+    g = build_model("dp_kernel_bank", max_radius=5)
+    assert isinstance(g, LearnableBlurKernel) and g.init_kwargs["max_radius"] == 5
+    torch.testing.assert_close(g("left").detach(), dp_kernel_stack(5))
+
+
+def test_texture_mask_matches_numpy_gradient():
+    img = data.camera()[:40, :50].astype(np.float32) / 255
+    gy, gx = np.gradient(img)
+    ref = np.hypot(gx, gy) > 0.02
+    t = torch.from_numpy(img)[None, None].repeat(1, 3, 1, 1)
+    np.testing.assert_array_equal(texture_mask(t, 0.02)[0, 0].numpy(), ref)
+
+
+def test_optimize_recovers_a_tilted_plane():
+    img = torch.from_numpy(data.astronaut()[100:196:2, 150:278:2].astype(np.float32) / 255).permute(2, 0, 1)[None]
+    h, w = img.shape[-2:]
+    coc = torch.linspace(-4.0, 3.0, w).expand(1, 1, h, w).contiguous()
+    stack = dp_kernel_stack(25)
+    left, right = defocus_blur(img, coc, stack, "left"), defocus_blur(img, coc, stack, "right")
+    est = optimize_defocus_map(left, right, steps=60, refine_steps=0, coarse_pixels=2000, lr=0.3)
+    assert est.shape == (1, 1, h, w) and est.dtype == torch.float32
+    inner = (est - coc)[..., 8:-8, 8:-8].abs()
+    assert float(inner.mean()) < 0.6, float(inner.mean())
+    with pytest.raises(ValueError):
+        optimize_defocus_map(left, right[..., :20])
