@@ -27,8 +27,10 @@ def test_export_matches_torch_on_unseen_sizes(tmp_path, name, capsys):
     weights = tmp_path / f"{name}.safetensors"
     save_weights(weights, model, name, KINDS[name])
     out = tmp_path / f"{name}.onnx"
-    assert main(["export", "--weights", str(weights), "--format", "onnx", "-o", str(out)]) == 0
-    assert "onnxruntime vs torch" in capsys.readouterr().out
+    # The command's own onnxruntime check runs for one kind; the test's check below is independent.
+    verify = ["--verify"] if name == "bladenet" else ["--no-verify"]
+    assert main(["export", "--weights", str(weights), "--format", "onnx", "-o", str(out), *verify]) == 0
+    assert ("onnxruntime vs torch" in capsys.readouterr().out) == (name == "bladenet")
     proto = onnx.load(str(out))
     assert proto.opset_import[0].version >= 17
     dims = proto.graph.input[0].type.tensor_type.shape.dim
