@@ -5,6 +5,9 @@ makes a random HxWx3 float32 image (4:3), deblurs it with ``Deblurrer.deblur`` a
 its own peak RSS (``ru_maxrss``) and the inference time. Target: peak RSS flat in image size
 apart from the image-sized buffers (input + output, 24 B/px), <= 3 GB at 24 MP.
 
+``--accuracy`` instead compares the default tiling with a single whole-image tile on a bundled
+photo resized to 1024 x 1536 (PSNR and max |difference| between the two outputs).
+
 ``--path cli`` measures the whole ``blurmap deblur`` command instead (read a 16-bit PNG,
 deblur, write a 16-bit PNG), including the image I/O buffers.
 
@@ -103,6 +106,40 @@ def _child(args) -> None:
     }))
 
 
+def _accuracy(args) -> None:
+    """Tiled (default tiling) vs untiled output of the same model on one photo."""
+    import numpy as np
+    import torch
+    from skimage import data, transform
+
+    from blurmap import api
+    from blurmap.infer import Deblurrer, Tiling, count_tiles
+    from blurmap.models import build_model
+
+    torch.manual_seed(0)
+    try:
+        source = args.weights or str(api.resolve_weights(args.model))
+        model = api.load_model(source, precision=args.precision, tile=args.tile, overlap=args.overlap)
+        label = f"{model.name} ({source})"
+    except Exception:  # noqa: BLE001
+        name, cfg = FALLBACK[args.model]
+        model = Deblurrer(build_model(name, **cfg), precision=args.precision, tile=args.tile, overlap=args.overlap)
+        label = f"{name} {json.dumps(cfg)} (random weights)"
+    img = transform.resize(data.astronaut(), (1024, 1536), anti_aliasing=True).astype(np.float32)
+    tiling = model.tiling()
+    tiled = model.predict(img)
+    whole = model.predict(img, tile=max(img.shape[:2]) + 64, overlap=32)
+    print(f"model: {label}; precision {args.precision}; image 1024 x 1536")
+    print(f"{'output':>7} {'tile':>5} {'overlap':>8} {'tiles':>6} {'PSNR tiled vs whole (dB)':>25} {'max |diff|':>11}")
+    for key in tiled:
+        a, b = np.asarray(tiled[key], np.float64), np.asarray(whole[key], np.float64)
+        mse = float(np.mean((a - b) ** 2))
+        peak = 1.0 if key == "image" else max(1.0, float(np.abs(b).max()))
+        psnr = float("inf") if mse == 0 else 10 * np.log10(peak**2 / mse)
+        print(f"{key:>7} {tiling.tile:5d} {tiling.overlap:8d} {count_tiles(1024, 1536, tiling):6d} {psnr:25.2f} "
+              f"{np.abs(a - b).max():11.2e}")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model", choices=sorted(FALLBACK), default="local")
@@ -112,11 +149,15 @@ def main() -> None:
     p.add_argument("--tile", type=int, default=None)
     p.add_argument("--overlap", type=int, default=None)
     p.add_argument("--path", choices=["engine", "cli"], default="engine")
+    p.add_argument("--accuracy", action="store_true", help="tiled vs whole-image agreement instead")
     p.add_argument("--input", default=None, help=argparse.SUPPRESS)
     p.add_argument("--child", type=float, default=None, help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.child is not None:
         _child(args)
+        return
+    if args.accuracy:
+        _accuracy(args)
         return
     rows = []
     for mp in args.sizes:
