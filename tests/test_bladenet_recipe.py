@@ -96,3 +96,15 @@ def test_tiny_training_run_exports_loadable_weights(tmp_path):
     net = load_model(tmp_path / "final" / "net.safetensors")
     assert net.use_lbp and net.use_bsa and net.config["width"] == 4
     assert net(torch.rand(1, 3, 20, 28)).shape == (1, 3, 20, 28)
+
+
+def test_lbs_motion_overrides():
+    r = _recipe("configs/bladenet_starter.yaml")
+    m = r.lbs_config().motion
+    assert m.speed == (0.004, 0.015) and m.spin == (-1.0, 1.0) and m.zoom == (-0.01, 0.01)
+    default = _recipe("configs/bladenet_reds_voc.yaml").lbs_config().motion
+    from blurmap.physics.motion import MotionRanges
+
+    assert default == MotionRanges()
+    with pytest.raises(ConfigError, match="lbs_speed"):
+        _recipe("configs/bladenet_cpu.yaml", "lbs_speed_min=0.05", "lbs_speed_max=0.01").lbs_config()

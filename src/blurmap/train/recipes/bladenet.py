@@ -89,6 +89,9 @@ class BladeNetConfig(RecipeConfig):
     #: generator's default). Small CPU crops need faster motion for a visible blur.
     lbs_speed_min: Optional[float] = None
     lbs_speed_max: Optional[float] = None
+    #: symmetric per-frame rotation (degrees) and log-zoom drift ranges (null = defaults)
+    lbs_spin_max: Optional[float] = None
+    lbs_zoom_max: Optional[float] = None
     #: held-out LBS validation images (different seed) and their side in px
     val_count: int = 16
     val_size: int = 256
@@ -167,6 +170,10 @@ class BladeNetRecipe(Recipe):
             if not 0 <= speed[0] <= speed[1]:
                 raise ConfigError(f"lbs_speed_min/max: need 0 <= min <= max, got {speed}")
             cfg = replace(cfg, motion=replace(cfg.motion, speed=speed))
+        if self.cfg.lbs_spin_max is not None:
+            cfg = replace(cfg, motion=replace(cfg.motion, spin=(-self.cfg.lbs_spin_max, self.cfg.lbs_spin_max)))
+        if self.cfg.lbs_zoom_max is not None:
+            cfg = replace(cfg, motion=replace(cfg.motion, zoom=(-self.cfg.lbs_zoom_max, self.cfg.lbs_zoom_max)))
         return cfg
 
     def _lbs(self, size: int, length: int, seed: int):
