@@ -28,9 +28,9 @@ import subprocess
 import sys
 
 # Architectures used when no weights file is available (same as the starter recipes aim for).
-FALLBACK = {
-    "local": ("bladenet", {"width": 16, "bottleneck_mult": 4}),
-    "defocus": ("defocusgan", {"dgb_widths": [[8, 16, 32, 64], [8, 16, 32], [8, 16]]}),
+FALLBACK = {  # configs/bladenet_starter.yaml and configs/defocusgan_starter.yaml
+    "local": ("bladenet", {"width": 16, "bottleneck_mult": 8}),
+    "defocus": ("defocusgan", {"dgb_widths": [[8, 16, 24, 32], [16, 24, 32], [16, 32]]}),
 }
 
 

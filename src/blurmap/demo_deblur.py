@@ -41,12 +41,13 @@ def _missing(title: str, reason: str) -> Section:
 
 
 def defocus_deblur_section(
-    ctx: DemoContext, photos=("chelsea", "coffee", "motorcycle_left"), size=(240, 360), max_coc=12.0
+    ctx: DemoContext, photos=("chelsea", "coffee", "motorcycle_left"), size=(240, 360), max_coc=6.0
 ) -> Section:
     """DefocusGAN starter weights on synthetic dual-pixel scenes.
 
     Per example: blurred (combined DP view) | DefocusGAN output | all-in-focus ground truth |
     defocus map estimated from the two DP views (:func:`blurmap.estimate_defocus_map`) | true map.
+    ``max_coc`` defaults to the starter's training range (|CoC| <= 6 px, configs/defocusgan_starter.yaml).
     """
     from blurmap.metrics import psnr, ssim
     from blurmap.synth.bundled import bundled_disparity, bundled_image

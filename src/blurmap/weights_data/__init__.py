@@ -58,14 +58,14 @@ SHIPPED: tuple[ShippedWeights, ...] = (
         "defocusgan_starter.safetensors",
         "defocusgan",
         "single-image defocus deblurring (DefocusGAN generator)",
-        "docs/model-card-defocusgan.md",
+        "docs/model-cards/defocusgan.md",
     ),
     ShippedWeights(
         "local",
         "bladenet_starter.safetensors",
         "bladenet",
         "local motion deblurring with a blur mask (BladeNet + LBP)",
-        "docs/model-card-bladenet.md",
+        "docs/model-cards/bladenet.md",
     ),
 )
 
