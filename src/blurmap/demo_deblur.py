@@ -90,9 +90,10 @@ def defocus_deblur_section(
         rows,
     )
     note = (
-        f"<p>Weights: <code>{html.escape(str(model.metadata.get('path', model.name)))}</code>. These scenes are "
-        "rendered from the same bundled photos the starter weights were trained on (new random crops, depths "
-        "and focus); they show the pipeline, not performance on real DPDD photos.</p>\n"
+        f"<p>Weights: <code>{html.escape(str(model.metadata.get('path', model.name)))}</code>. Scenes are "
+        "rendered from the bundled photos with new random depths and focus (the starter recipe holds chelsea out "
+        "of training; the other photos were seen with other scenes). They show the pipeline, not performance on "
+        "real DPDD photos.</p>\n"
     )
     return Section(title, note + table + "".join(parts))
 
