@@ -152,15 +152,16 @@ class SyntheticDP(torch.utils.data.Dataset):
     ``[0.4, 1] * max_coc``). ``scene="plane"``: a random crop seen as one slightly slanted
     plane entirely out of focus, ``|CoC|`` in ``[0.3, 1] * max_coc`` (+-15% across the
     image, random sign), rendered with :func:`blurmap.physics.defocus.render_dual_pixel` —
-    an easier, uniform-blur curriculum. ``repeats`` multiplies the virtual epoch.
+    an easier, uniform-blur curriculum. ``scene="mixed"``: even samples random, odd plane.
+    ``repeats`` multiplies the virtual epoch.
 
     Items: ``{"blur": combined view, "sharp": AiF, "coc": signed CoC px}``, CHW float32.
     """
 
     def __init__(self, photos: list[np.ndarray], count: int, size: int, max_coc: float, seed: int = 0,
                  repeats: int = 1, scene: str = "random"):
-        if scene not in ("random", "plane"):
-            raise ConfigError(f"synthetic_scene must be random or plane, got {scene!r}")
+        if scene not in ("random", "plane", "mixed"):
+            raise ConfigError(f"synthetic_scene must be random, plane or mixed, got {scene!r}")
         self.photos, self.count, self.size = photos, count, size
         self.max_coc, self.seed, self.repeats, self.scene = max_coc, seed, repeats, scene
         self._cache: dict[int, dict] = {}
@@ -173,7 +174,7 @@ class SyntheticDP(torch.utils.data.Dataset):
 
         rng = np.random.default_rng([self.seed, i])
         photo = self.photos[i % len(self.photos)]
-        if self.scene == "random":
+        if self.scene == "random" or (self.scene == "mixed" and i % 2 == 0):
             s = make_dp_sample(photo, rng, (self.size, self.size), DPConfig(max_coc=self.max_coc))
             return {"blur": _chw(s["combined"]), "sharp": _chw(s["aif"]), "coc": _chw(s["coc"])}
         from blurmap.physics.defocus import render_dual_pixel
@@ -260,7 +261,7 @@ class DefocusGANConfig(RecipeConfig):
     synthetic_size: int = 128
     synthetic_max_coc: float = 8.0
     synthetic_repeats: int = 1
-    #: random (make_dp_sample: layered depth, part in focus) or plane (all out of focus)
+    #: random (make_dp_sample: layered depth, part in focus), plane (all out of focus) or mixed
     synthetic_scene: str = "random"
     synthetic_val_count: int = 4
     #: bundled photos kept out of training (validation only)
