@@ -136,7 +136,7 @@ def optimize_defocus_map(
     lam: float = 0.01,
     lr: float = 0.5,
     grid: int = 4,
-    coarse_pixels: int = 25_000,
+    coarse_pixels: int = 100_000,
     refine_steps: int | None = None,
     max_coc: float = 25.0,
     progress=None,

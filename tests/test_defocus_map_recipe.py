@@ -1,0 +1,98 @@
+"""The `defocus_map` recipe: configs build and run through the engine; f and g really train."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from blurmap.errors import ConfigError
+from blurmap.io import write_image
+from blurmap.physics.defocus import defocus_blur
+from blurmap.physics.kernels import dp_kernel_stack
+from blurmap.train.config import load_config
+from blurmap.train.engine import train
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.fixture(scope="module")
+def dpdd(tmp_path_factory):
+    """2 train + 1 val DPDD frames (40x48, 16-bit) with DP views rendered from a known map."""
+    root = tmp_path_factory.mktemp("dpdd_dp")
+    rng = np.random.default_rng(3)
+    stack = dp_kernel_stack(4)
+    for split, n in (("train", 2), ("val", 1)):
+        for d in ("_c/source", "_c/target", "_c/coc", "_l/source", "_r/source"):
+            (root / f"{split}{d}").mkdir(parents=True)
+        for i in range(n):
+            sharp = torch.from_numpy(rng.random((3, 40, 48)).astype(np.float32))[None]
+            coc = torch.linspace(-3, 3, 48).expand(1, 1, 40, 48).contiguous()
+            views = {v: defocus_blur(sharp, coc, stack, v)[0].permute(1, 2, 0).clamp(0, 1).numpy()
+                     for v in ("left", "right", "combined")}
+            stem = f"1P0A{100 + 2 * i}"
+            write_image(root / f"{split}_c/source/{stem}.png", views["combined"], bits=16)
+            write_image(root / f"{split}_c/target/1P0A{101 + 2 * i}.png", sharp[0].permute(1, 2, 0).numpy(), bits=16)
+            write_image(root / f"{split}_l/source/{stem}_L.png", views["left"], bits=16)
+            write_image(root / f"{split}_r/source/{stem}_R.png", views["right"], bits=16)
+            np.save(root / f"{split}_c/coc/{stem}.npy", coc[0, 0].numpy())
+    return root
+
+
+def test_paper_config_runs_f_then_alternates_g_and_f(dpdd, tmp_path):
+    raw = yaml.safe_load((CONFIGS / "defocus_map_dpdd.yaml").read_text())
+    raw.update(data_root=str(dpdd), channels=4, levels=1, blocks=1, max_coc=4.0, epochs=3, f_epochs=1,
+               alternate_every=1, lr=1e-3, loss_margin=4)
+    raw["train"] = {**raw["train"], "batch_size": 2, "crop_size": 32, "num_workers": 0, "progress": "none",
+                    "log_every": 1, "checkpoint_every": 1000}
+    g0 = dp_kernel_stack(4)
+    res = train(load_config(None, data=raw), out=tmp_path / "run", resume=False)
+    assert res.step == res.total_steps == 3
+    assert set(res.final_weights) == {"f", "g"}
+    assert all(np.isfinite(v) for _, logged in res.history for v in logged.values())
+    from blurmap.weights import load_model
+
+    g = load_model(res.final_weights["g"], expected_name="dp_kernel_bank")
+    assert float((g("left").detach() - g0).abs().sum()) > 0  # g trained in the alternation
+    f = load_model(res.final_weights["f"], expected_name="defocus_map_net")
+    assert float(f.head.weight.abs().sum()) > 0  # f left its in-focus initialisation
+    assert {"coc_mae", "coc_mae_textured", "psnr"} <= set(res.val_metrics)
+
+
+def test_bad_settings_are_config_errors(dpdd):
+    base = {"recipe": "defocus_map", "data_root": str(dpdd)}
+    for bad in ({"data_root": None}, {"views": ["middle"]}, {"views": []}, {"f_epochs": 40},
+                {"data_root": None, "synthetic_count": 4, "synthetic_holdout": ["nope"]}):
+        with pytest.raises(ConfigError):
+            loaded = load_config(None, data={**base, **bad})
+            recipe = loaded.recipe_cls(loaded.cfg)
+            recipe.build_datasets()
+            recipe.build_val_datasets()
+
+
+@pytest.mark.slow
+def test_cpu_variant_learns_maps_on_a_small_scale(tmp_path):
+    """Smaller scale than the acceptance run (see docs/defocus-maps.md for those numbers): the
+    CPU config, 64 px scenes with |CoC| <= 6 px, ~20 s of training. The held-out textured-pixel
+    error must fall well below that of the initial in-focus (all-zero) map."""
+    raw = yaml.safe_load((CONFIGS / "defocus_map_cpu.yaml").read_text())
+    raw.update(synthetic_count=32, synthetic_size=64, synthetic_max_coc=6.0, synthetic_val_count=3, max_coc=8.0,
+               epochs=5, f_epochs=5, channels=8, lr=3e-3, loss_margin=4)
+    raw["train"] = {**raw["train"], "batch_size": 4, "crop_size": 64, "progress": "none", "log_every": 8}
+    res = train(load_config(None, data=raw), out=tmp_path / "run", resume=False)
+    loaded = load_config(None, data=raw)
+    val = loaded.recipe_cls(loaded.cfg).build_val_datasets()["val"]
+    from blurmap.train.recipes.defocus_map import texture_mask
+
+    zero_err = np.mean([float(s["coc"].abs()[texture_mask(s["sharp"][None], 0.02)[0]].mean()) for s in val])
+    print("held-out", res.val_metrics, "zero-map error", zero_err)
+    assert res.val_metrics["coc_mae_textured"] < 0.6 * zero_err
