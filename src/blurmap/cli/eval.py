@@ -1,8 +1,13 @@
 """``blurmap eval --task defocus|local``: run a model on a benchmark split and score it.
 
 Tasks are dispatched through :data:`TASKS` (task name -> ``"module:function"``, imported
-lazily); each function takes the common options below as keyword arguments and returns a
-report dict with a Markdown ``"table"`` (printed here) and ``"params"``.
+lazily). Contract of a task function::
+
+    fn(data, weights, *, split, bits, lpips, out, device, precision, tile, progress,
+       [indoor_list]) -> report
+
+``indoor_list`` is passed only when given. ``report`` is a dict with at least ``"table"``
+(Markdown, printed here), ``"params"`` (int), ``"count"`` (images) and ``"model"``.
 """
 
 from __future__ import annotations
