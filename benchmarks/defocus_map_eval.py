@@ -20,7 +20,7 @@ Tables printed:
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/defocus_map_eval.py \\
         [--weights runs/defocus_map_cpu/final/f.safetensors] [--kernels runs/.../final/g.safetensors] \\
-        [--scenes 4] [--size 192x256] [--steps 150] [--deconv rl]
+        [--scenes 4] [--size 192x256] [--steps 300] [--deconv rl]
 """
 
 from __future__ import annotations
@@ -66,7 +66,7 @@ def main() -> None:
     ap.add_argument("--scenes", type=int, default=4)
     ap.add_argument("--size", default="192x256", help="HxW of the scenes")
     ap.add_argument("--max-coc", type=float, default=20.0)
-    ap.add_argument("--steps", type=int, default=150)
+    ap.add_argument("--steps", type=int, default=300)
     ap.add_argument("--texture", type=float, default=0.02)
     ap.add_argument("--deconv", default="rl", choices=["wiener", "rl", "hyper_laplacian"])
     args = ap.parse_args()

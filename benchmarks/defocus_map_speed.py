@@ -27,7 +27,7 @@ def _cpu() -> float:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--size", default="1120x1680", help="HxW")
-    ap.add_argument("--steps", type=int, default=150)
+    ap.add_argument("--steps", type=int, default=300)
     ap.add_argument("--weights")
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args()

@@ -41,7 +41,7 @@ def defocus_map(
     png: Optional[Path] = typer.Option(None, "--png", help="Also write a colour-mapped PNG with a colour bar."),
     weights: Optional[Path] = typer.Option(None, "--weights", help="Trained defocus_map_net weights (.safetensors)."),
     optimize: bool = typer.Option(False, "--optimize", help="Per-pair self-supervised estimation (no weights; the default)."),
-    steps: int = typer.Option(150, "--steps", min=1, help="Optimisation steps of the coarse stage (--optimize)."),
+    steps: int = typer.Option(300, "--steps", min=1, help="Optimisation steps of the coarse stage (--optimize)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing output files."),
 ):
     """Estimate the defocus map of a DP pair: with --weights the trained network, otherwise

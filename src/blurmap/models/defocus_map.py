@@ -131,10 +131,10 @@ def _auto_scale(h: int, w: int, target_pixels: int) -> int:
 def optimize_defocus_map(
     left: torch.Tensor,
     right: torch.Tensor,
-    steps: int = 150,
+    steps: int = 300,
     bank=None,
-    lam: float = 0.01,
-    lr: float = 0.5,
+    lam: float = 0.003,
+    lr: float = 0.3,
     grid: int = 4,
     coarse_pixels: int = 100_000,
     refine_steps: int | None = None,
