@@ -68,5 +68,7 @@ def info_command(
     typer.echo(f"size:       {_mb(info['bytes'])} ({info['bytes']:,} bytes)")
     typer.echo(f"sha256:     {info['sha256']}")
     typer.echo(f"written by: blurmap {info['blurmap_version'] or '?'}")
+    if info["extra"]:
+        typer.echo("metadata (from training):")
     for key, value in sorted(info["extra"].items()):
-        typer.echo(f"{key + ':':<11} {json.dumps(value) if not isinstance(value, str) else value}")
+        typer.echo(f"  {key + ':':<14} {json.dumps(value) if not isinstance(value, str) else value}")
