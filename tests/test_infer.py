@@ -243,6 +243,7 @@ def test_input_array_is_never_modified():
     assert np.array_equal(img, keep)
 
 
+@pytest.mark.filterwarnings("ignore:overlap .* below")
 def test_shipped_bladenet_tiled_matches_whole_image():
     """The shipped starter BladeNet (U-Net, LBP map): tiling agrees with one whole-image tile."""
     import blurmap
