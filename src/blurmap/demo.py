@@ -150,7 +150,22 @@ def local_blur_section(ctx: DemoContext, count: int = 3, size=(320, 480)) -> Sec
     return Section("Local motion blur (LODE LBS, synthetic)", "".join(parts))
 
 
-SECTIONS: list[SectionBuilder] = [dual_pixel_section, local_blur_section]
+def defocus_deblur_section(ctx: DemoContext) -> Section:
+    """DefocusGAN starter weights on new DP examples (:mod:`blurmap.demo_deblur`, imported lazily:
+    it builds on this module)."""
+    from blurmap.demo_deblur import defocus_deblur_section as build
+
+    return build(ctx)
+
+
+def local_deblur_section(ctx: DemoContext) -> Section:
+    """BladeNet starter weights on new LBS examples (:mod:`blurmap.demo_deblur`)."""
+    from blurmap.demo_deblur import local_deblur_section as build
+
+    return build(ctx)
+
+
+SECTIONS: list[SectionBuilder] = [dual_pixel_section, local_blur_section, defocus_deblur_section, local_deblur_section]
 
 _CSS = """body{font-family:sans-serif;max-width:1400px;margin:2em auto;padding:0 1em;color:#222}
 figure{margin:1em 0}img{max-width:100%;border:1px solid #ddd}figcaption{font-size:.9em;color:#555}"""
