@@ -36,6 +36,12 @@ def _load(name: str):
         return None, str(err)
 
 
+def _weights_name(model) -> str:
+    from pathlib import Path
+
+    return Path(model.metadata.get("path", model.name)).name
+
+
 def _missing(title: str, reason: str) -> Section:
     return Section(title, f"<p><b>Skipped:</b> {html.escape(reason)}</p>\n")
 
@@ -90,7 +96,7 @@ def defocus_deblur_section(
         rows,
     )
     note = (
-        f"<p>Weights: <code>{html.escape(str(model.metadata.get('path', model.name)))}</code>. Scenes are "
+        f"<p>Weights: <code>{html.escape(_weights_name(model))}</code>. Scenes are "
         "rendered from the bundled photos with new random depths and focus (the starter recipe holds chelsea out "
         "of training; the other photos were seen with other scenes). They show the pipeline, not performance on "
         "real DPDD photos.</p>\n"
@@ -115,8 +121,23 @@ def _defocus_map_estimator():
     )
 
 
-def local_deblur_section(ctx: DemoContext, count: int = 3, size=(320, 480)) -> Section:
-    """BladeNet starter weights on LBS examples: blurred | output | sharp | predicted mask."""
+def starter_lbs_config():
+    """The LBS settings the BladeNet starter was trained with (configs/bladenet_starter.yaml:
+    speed 0.004-0.015 of the canvas side per frame, spin <= 1 deg and zoom <= 1 % per frame)."""
+    from dataclasses import replace
+
+    from blurmap.synth.local import LocalBlurConfig
+
+    cfg = LocalBlurConfig()
+    motion = replace(cfg.motion, speed=(0.004, 0.015), spin=(-1.0, 1.0), zoom=(-0.01, 0.01))
+    return replace(cfg, motion=motion)
+
+
+def local_deblur_section(ctx: DemoContext, count: int = 3, size=(128, 192)) -> Section:
+    """BladeNet starter weights on LBS examples: blurred | output | sharp | predicted mask.
+
+    The examples use the starter's training distribution (:func:`starter_lbs_config`, canvases
+    near its 128 px evaluation size) with new random draws."""
     from blurmap.metrics import masked_psnr, psnr
     from blurmap.synth.bundled import bundled_image
     from blurmap.synth.local import make_local_sample
@@ -131,7 +152,7 @@ def local_deblur_section(ctx: DemoContext, count: int = 3, size=(320, 480)) -> S
     parts, rows, gains = [], [], []
     for k in range(count):
         name = backgrounds[k % len(backgrounds)]
-        s = make_local_sample(bundled_image(name), bank, ctx.rng(12, k), size)
+        s = make_local_sample(bundled_image(name), bank, ctx.rng(12, k), size, starter_lbs_config())
         blurred = s["blur"].permute(1, 2, 0).numpy()
         gt = s["sharp"].permute(1, 2, 0).numpy()
         mask = s["mask"][0].numpy()
@@ -159,8 +180,8 @@ def local_deblur_section(ctx: DemoContext, count: int = 3, size=(320, 480)) -> S
         rows,
     )
     note = (
-        f"<p>Weights: <code>{html.escape(str(model.metadata.get('path', model.name)))}</code>. Masked PSNR is over "
-        "the locally blurred pixels only (the local-deblurring protocol). Synthetic LBS data from the bundled photos; "
-        "not trained on REDS/ReLoBlur.</p>\n"
+        f"<p>Weights: <code>{html.escape(_weights_name(model))}</code>. Masked PSNR is over "
+        "the locally blurred pixels only (the local-deblurring protocol). LBS examples from the bundled photos and "
+        "objects with the starter's training settings (new random draws); not trained on REDS/ReLoBlur.</p>\n"
     )
     return Section(title, note + table + "".join(parts))
