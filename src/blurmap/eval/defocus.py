@@ -21,7 +21,7 @@ from typing import Callable, Optional
 import numpy as np
 
 from blurmap.errors import BlurmapError
-from blurmap.eval.dpdd_layout import list_dpdd_pairs
+from blurmap.data.dpdd import list_dpdd
 from blurmap.eval.report import image_grid, markdown_table, thumbnail, write_json
 
 METRICS = ("psnr", "ssim", "mae", "lpips")
@@ -101,7 +101,7 @@ def evaluate_defocus(
         raise BlurmapError(f"--bits must be 8 or 16, got {bits}")
     if lpips not in ("alex", "vgg", "none"):
         raise BlurmapError(f"--lpips must be alex, vgg or none, got {lpips!r}")
-    items = list_dpdd_pairs(data, split)
+    items = list_dpdd(data, split, require_dp=False)
     indoor = None
     if indoor_list is not None:
         indoor = read_name_list(indoor_list)

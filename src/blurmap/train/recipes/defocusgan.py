@@ -89,9 +89,9 @@ class DPDDPatches(torch.utils.data.Dataset):
                  map_dir: Optional[str] = None, min_sharpness: float = 0.0):
         from PIL import Image
 
-        from blurmap.eval.dpdd_layout import list_dpdd_pairs
+        from blurmap.data.dpdd import list_dpdd
 
-        self.items = list_dpdd_pairs(root, split)
+        self.items = list_dpdd(root, split, require_dp=False)
         self.maps, self.map_dir = maps, Path(map_dir) if map_dir else None
         if maps == "gt":
             missing = [it.name for it in self.items if it.coc is None]
@@ -207,13 +207,13 @@ def cache_network_maps(root, split: str, weights: str, cache_dir: str, device: s
     Returns:
         the cache folder.
     """
-    from blurmap.eval.dpdd_layout import list_dpdd_pairs
+    from blurmap.data.dpdd import list_dpdd
     from blurmap.io import image_to_tensor, read_image
     from blurmap.weights import load_model
 
     out = Path(cache_dir)
     out.mkdir(parents=True, exist_ok=True)
-    items = list_dpdd_pairs(root, split)
+    items = list_dpdd(root, split, require_dp=False)
     todo = [it for it in items if not (out / f"{it.name}.npy").is_file()]
     if not todo:
         return out
