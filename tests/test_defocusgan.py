@@ -19,14 +19,7 @@ from blurmap.models.defocusgan import (
 TINY = dict(dgb_widths=[[4, 4, 8, 8], [4, 8, 8], [4, 8]])
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # Tiny convs: OpenMP thread hand-offs cost more than the maths (10x slower on a busy
-    # 2-core machine), so these tests run single-threaded.
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _trained_like(g):

@@ -7,12 +7,7 @@ from blurmap.models import build_model
 from blurmap.models.discriminators import DoubleDiscriminator, PatchDiscriminator
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _conv_out(n, k=4, s=2, p=1):

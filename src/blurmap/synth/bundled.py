@@ -68,6 +68,28 @@ def bundled_images() -> list[np.ndarray]:
     return [bundled_image(n) for n in BUNDLED_NAMES]
 
 
+def bundled_split(holdout_names, holdout: bool) -> list[np.ndarray]:
+    """The bundled photos on one side of a train/held-out split.
+
+    Args:
+        holdout_names: names (from ``BUNDLED_NAMES``) kept out of training.
+        holdout: True for the held-out photos, False for the training ones.
+    Returns:
+        list of HxWx3 float32 photos in ``BUNDLED_NAMES`` order.
+    Raises:
+        ConfigError: an unknown name, or a split that leaves one side empty.
+    """
+    from blurmap.errors import ConfigError
+
+    unknown = [n for n in holdout_names if n not in BUNDLED_NAMES]
+    if unknown:
+        raise ConfigError(f"synthetic_holdout: unknown bundled photo {unknown[0]!r}; known: {', '.join(BUNDLED_NAMES)}")
+    names = [n for n in BUNDLED_NAMES if (n in holdout_names) == holdout]
+    if not names:
+        raise ConfigError("synthetic_holdout leaves no photos for " + ("validation" if holdout else "training"))
+    return [bundled_image(n) for n in names]
+
+
 def bundled_disparity() -> tuple[np.ndarray, np.ndarray]:
     """The motorcycle stereo pair's left image and its disparity with holes filled.
 

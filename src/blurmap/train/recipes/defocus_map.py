@@ -27,6 +27,7 @@ from typing import List, Optional
 import numpy as np
 import torch
 
+from blurmap.synth.bundled import bundled_split
 from blurmap.errors import ConfigError
 from blurmap.train.data import Augment
 from blurmap.train.recipe import ModelSpec, Phase, Recipe, RecipeConfig, register_recipe
@@ -155,21 +156,10 @@ class DefocusMapRecipe(Recipe):
             "g": torch.optim.Adam(models["g"].parameters(), lr=c.kernel_lr or c.lr, betas=(0.9, 0.999)),
         }
 
-    def _photos(self, holdout: bool) -> list:
-        from blurmap.synth.bundled import BUNDLED_NAMES, bundled_image
-
-        unknown = [n for n in self.cfg.synthetic_holdout if n not in BUNDLED_NAMES]
-        if unknown:
-            raise ConfigError(f"synthetic_holdout: unknown bundled photo {unknown[0]!r}; known: {', '.join(BUNDLED_NAMES)}")
-        names = [n for n in BUNDLED_NAMES if (n in self.cfg.synthetic_holdout) == holdout]
-        if not names:
-            raise ConfigError("synthetic_holdout leaves no photos for " + ("validation" if holdout else "training"))
-        return [bundled_image(n) for n in names]
-
     def build_datasets(self):
         c = self.cfg
         if c.synthetic_count > 0:
-            return {"train": SyntheticDPScenes(self._photos(False), c.synthetic_count, c.synthetic_size,
+            return {"train": SyntheticDPScenes(bundled_split(self.cfg.synthetic_holdout, False), c.synthetic_count, c.synthetic_size,
                                                c.synthetic_max_coc, seed=c.train.seed)}
         from blurmap.data.dpdd import DPDDDataset
 
@@ -185,7 +175,7 @@ class DefocusMapRecipe(Recipe):
         if c.synthetic_count > 0:
             if c.synthetic_val_count <= 0:
                 return {}
-            return {"val": SyntheticDPScenes(self._photos(True), c.synthetic_val_count, c.synthetic_size,
+            return {"val": SyntheticDPScenes(bundled_split(self.cfg.synthetic_holdout, True), c.synthetic_val_count, c.synthetic_size,
                                              c.synthetic_max_coc, seed=c.train.seed + 7919, fixed=True)}
         from blurmap.data.dpdd import DPDDDataset
 

@@ -39,6 +39,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from blurmap.synth.bundled import bundled_split
 from blurmap.errors import ConfigError
 from blurmap.train.data import Augment
 from blurmap.train.recipe import ModelSpec, Phase, Recipe, RecipeConfig, register_recipe
@@ -337,17 +338,6 @@ class DefocusGANRecipe(Recipe):
         return {k: torch.optim.lr_scheduler.StepLR(o, step_size=step_size, gamma=0.5) for k, o in optimizers.items()}
 
     # ---- data
-    def _synthetic_photos(self, holdout: bool) -> list[np.ndarray]:
-        from blurmap.synth.bundled import BUNDLED_NAMES, bundled_image
-
-        unknown = [n for n in self.cfg.synthetic_holdout if n not in BUNDLED_NAMES]
-        if unknown:
-            raise ConfigError(f"synthetic_holdout: unknown bundled photo {unknown[0]!r}; known: {', '.join(BUNDLED_NAMES)}")
-        names = [n for n in BUNDLED_NAMES if (n in self.cfg.synthetic_holdout) == holdout]
-        if not names:
-            raise ConfigError("synthetic_holdout leaves no photos for " + ("validation" if holdout else "training"))
-        return [bundled_image(n) for n in names]
-
     def _map_mode_and_dir(self, split: str) -> tuple[str, Optional[str]]:
         if self.cfg.maps != "net":
             return self.cfg.maps, None
@@ -358,7 +348,7 @@ class DefocusGANRecipe(Recipe):
     def build_datasets(self):
         c = self.cfg
         if c.synthetic_count > 0:
-            return {"train": SyntheticDP(self._synthetic_photos(False), c.synthetic_count, c.synthetic_size,
+            return {"train": SyntheticDP(bundled_split(self.cfg.synthetic_holdout, False), c.synthetic_count, c.synthetic_size,
                                          c.synthetic_max_coc, seed=c.train.seed, repeats=c.synthetic_repeats,
                                          scene=c.synthetic_scene)}
         mode, cache = self._map_mode_and_dir(c.train_split)
@@ -372,7 +362,7 @@ class DefocusGANRecipe(Recipe):
         if c.synthetic_count > 0:
             if c.synthetic_val_count <= 0:
                 return {}
-            return {"val": SyntheticDP(self._synthetic_photos(True), c.synthetic_val_count, c.synthetic_size,
+            return {"val": SyntheticDP(bundled_split(self.cfg.synthetic_holdout, True), c.synthetic_val_count, c.synthetic_size,
                                        c.synthetic_max_coc, seed=c.train.seed + 10_000, scene=c.synthetic_scene)}
         if not c.val_split:
             return {}
