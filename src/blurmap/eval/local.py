@@ -232,32 +232,35 @@ def format_local_report(result: dict) -> str:
     elif result.get("regions") == "mask":
         lines.append("regions: blur mask (static < 0.5 <= blurred)")
     lines.append(f"{'metric':<22}{'output':>10}{'input':>10}{'gain':>10}")
-    for k, v in mean.items():
-        if k.startswith("input_") or k.endswith("_fraction"):
-            continue
-        base = mean.get(f"input_{k}", float("nan"))
-        digits = 2 if "psnr" in k else 4
+    for k, v, base, digits in _metric_rows(mean):
         lines.append(f"{k:<22}{v:>10.{digits}f}{base:>10.{digits}f}{v - base:>+10.{digits}f}")
-    for k, v in mean.items():
-        if k.endswith("_fraction"):
-            lines.append(f"{k:<22}{v:>10.4f}")
+    for k, v in _fraction_rows(mean):
+        lines.append(f"{k:<22}{v:>10.4f}")
     if not result.get("has_mask"):
         lines.append("mask-weighted metrics: n/a (the data has no blur masks)")
     return "\n".join(lines)
 
 
-def _markdown(result: dict) -> str:
-    mean = result["mean"]
-    lines = ["| metric | output | blurred input | gain |", "|---|---:|---:|---:|"]
+def _metric_rows(mean: dict):
+    """(name, output value, blurred-input value, decimals) for each metric of the report."""
     for k, v in mean.items():
         if k.startswith("input_") or k.endswith("_fraction"):
             continue
-        base = mean.get(f"input_{k}", float("nan"))
-        d = 2 if "psnr" in k else 4
+        yield k, v, mean.get(f"input_{k}", float("nan")), (2 if "psnr" in k else 4)
+
+
+def _fraction_rows(mean: dict):
+    """(name, value) of the region-size fractions."""
+    return [(k, v) for k, v in mean.items() if k.endswith("_fraction")]
+
+
+def _markdown(result: dict) -> str:
+    mean = result["mean"]
+    lines = ["| metric | output | blurred input | gain |", "|---|---:|---:|---:|"]
+    for k, v, base, d in _metric_rows(mean):
         lines.append(f"| {k} | {v:.{d}f} | {base:.{d}f} | {v - base:+.{d}f} |")
-    for k, v in mean.items():
-        if k.endswith("_fraction"):
-            lines.append(f"| {k} | {v:.4f} | | |")
+    for k, v in _fraction_rows(mean):
+        lines.append(f"| {k} | {v:.4f} | | |")
     notes = []
     if result.get("regions") == "flow":
         notes.append(
