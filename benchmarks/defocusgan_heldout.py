@@ -2,7 +2,7 @@
 
 Scenes are rendered from photos that training never saw (default: the bundled ``chelsea``,
 held out by ``configs/defocusgan_starter.yaml``) with the recipe's own generator
-(:class:`blurmap.train.recipes.defocusgan.SyntheticDP`), for each scene type separately.
+(:class:`blurmap.synth.dp_dataset.SyntheticDPDataset`, as the recipe uses it), for each scene type separately.
 Scores (``blurmap.metrics``, float images, no quantisation): PSNR, SSIM, LPIPS (AlexNet)
 of the blurred input, of the model, and of the Wiener deconvolution baseline
 (:func:`blurmap.deconv.deconvolve`) given the **ground-truth** CoC map (an oracle map, so
@@ -37,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     from blurmap.deconv import deconvolve
     from blurmap.metrics import LPIPS, evaluate_pair
     from blurmap.synth.bundled import bundled_image
-    from blurmap.train.recipes.defocusgan import SyntheticDP
+    from blurmap.synth import SyntheticDPDataset
     from blurmap.weights import load_model
 
     model = load_model(args.weights).eval()
@@ -46,7 +46,8 @@ def main(argv: list[str] | None = None) -> int:
     hwc = lambda t: t.float().clamp(0, 1)[0].permute(1, 2, 0).numpy()  # noqa: E731
     results: dict = {}
     for k, scene in enumerate(args.scenes):
-        data = SyntheticDP(photos, args.count, args.size, args.max_coc, seed=args.seed + k, scene=scene)
+        data = SyntheticDPDataset(photos, args.count, args.size, args.max_coc, seed=args.seed + k, scene=scene,
+                                  keys=("blur", "sharp", "coc"))
         rows = {"input": [], "model": [], "wiener_gt_map": []}
         for i in range(args.count):
             s = data[i]

@@ -28,14 +28,10 @@ import numpy as np
 import torch
 
 from blurmap.synth.bundled import bundled_split
+from blurmap.synth.dp_dataset import SyntheticDPDataset
 from blurmap.errors import ConfigError
 from blurmap.train.data import Augment
 from blurmap.train.recipe import ModelSpec, Phase, Recipe, RecipeConfig, register_recipe
-
-
-def _chw(a: np.ndarray) -> torch.Tensor:
-    a = np.asarray(a, dtype=np.float32)
-    return torch.from_numpy(np.ascontiguousarray(a.transpose(2, 0, 1) if a.ndim == 3 else a[None]))
 
 
 def texture_mask(aif: torch.Tensor, threshold: float) -> torch.Tensor:
@@ -57,34 +53,6 @@ def texture_mask(aif: torch.Tensor, threshold: float) -> torch.Tensor:
     gy[..., 1:-1, :] = (y[..., 2:, :] - y[..., :-2, :]) / 2
     gy[..., 0, :], gy[..., -1, :] = y[..., 1, :] - y[..., 0, :], y[..., -1, :] - y[..., -2, :]
     return (gx**2 + gy**2).sqrt() > threshold
-
-
-class SyntheticDPScenes(torch.utils.data.Dataset):
-    """DP scenes rendered on the fly with :func:`blurmap.synth.dp.make_dp_sample`.
-
-    Sample ``i`` uses photo ``i mod len(photos)`` and a generator drawn from numpy's global
-    RNG (which the engine seeds per sample and step), so every epoch sees new scenes and a
-    resumed run sees the same ones. ``fixed=True`` uses ``default_rng([seed, i])`` instead
-    (the same scene every time: validation sets).
-
-    Items: ``blur`` (combined), ``sharp`` (AiF), ``left``, ``right`` ``(3, S, S)`` and ``coc``
-    ``(1, S, S)`` signed px.
-    """
-
-    def __init__(self, photos: list, count: int, size: int, max_coc: float, seed: int = 0, fixed: bool = False):
-        self.photos, self.count, self.size = photos, int(count), int(size)
-        self.max_coc, self.seed, self.fixed = float(max_coc), int(seed), fixed
-
-    def __len__(self) -> int:
-        return self.count
-
-    def __getitem__(self, i: int) -> dict:
-        from blurmap.synth.dp import DPConfig, make_dp_sample
-
-        rng = np.random.default_rng([self.seed, i]) if self.fixed else np.random.default_rng(np.random.randint(2**31))
-        s = make_dp_sample(self.photos[i % len(self.photos)], rng, (self.size, self.size), DPConfig(max_coc=self.max_coc))
-        return {"blur": _chw(s["combined"]), "sharp": _chw(s["aif"]), "left": _chw(s["left"]),
-                "right": _chw(s["right"]), "coc": _chw(s["coc"]), "name": f"synthetic_{i:05d}"}
 
 
 @dataclass
@@ -159,8 +127,8 @@ class DefocusMapRecipe(Recipe):
     def build_datasets(self):
         c = self.cfg
         if c.synthetic_count > 0:
-            return {"train": SyntheticDPScenes(bundled_split(self.cfg.synthetic_holdout, False), c.synthetic_count, c.synthetic_size,
-                                               c.synthetic_max_coc, seed=c.train.seed)}
+            return {"train": SyntheticDPDataset(bundled_split(self.cfg.synthetic_holdout, False), c.synthetic_count, c.synthetic_size,
+                                                c.synthetic_max_coc, seed=c.train.seed, fixed=False)}
         from blurmap.data.dpdd import DPDDDataset
 
         return {"train": DPDDDataset(c.data_root, c.train_split, with_coc=False)}
@@ -175,8 +143,8 @@ class DefocusMapRecipe(Recipe):
         if c.synthetic_count > 0:
             if c.synthetic_val_count <= 0:
                 return {}
-            return {"val": SyntheticDPScenes(bundled_split(self.cfg.synthetic_holdout, True), c.synthetic_val_count, c.synthetic_size,
-                                             c.synthetic_max_coc, seed=c.train.seed + 7919, fixed=True)}
+            return {"val": SyntheticDPDataset(bundled_split(self.cfg.synthetic_holdout, True), c.synthetic_val_count, c.synthetic_size,
+                                              c.synthetic_max_coc, seed=c.train.seed + 7919, fixed=True)}
         from blurmap.data.dpdd import DPDDDataset
 
         ds = DPDDDataset(c.data_root, c.val_split)

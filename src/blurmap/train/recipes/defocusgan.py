@@ -40,11 +40,15 @@ import torch
 import torch.nn.functional as F
 
 from blurmap.synth.bundled import bundled_split
+from blurmap.synth.dp_dataset import SyntheticDPDataset
 from blurmap.errors import ConfigError
 from blurmap.train.data import Augment
 from blurmap.train.recipe import ModelSpec, Phase, Recipe, RecipeConfig, register_recipe
 
 # --------------------------------------------------------------------------- datasets
+
+#: keys of the synthetic samples (the DP views are not used by this recipe)
+_SYNTH_KEYS = ("blur", "sharp", "coc")
 
 
 def laplacian_variance(image: np.ndarray) -> float:
@@ -128,74 +132,6 @@ class DPDDPatches(torch.utils.data.Dataset):
             path = it.coc if self.maps == "gt" else self.map_dir / f"{it.name}.npy"
             sample["coc"] = _chw(np.load(path, allow_pickle=False)[y:y + s, x:x + s])
         return sample
-
-
-def _cover_crop(image: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray:
-    """Scale ``(H, W, 3)`` so its short side is ``size`` (area filter), then a random square crop."""
-    import cv2
-
-    h, w = image.shape[:2]
-    f = size / min(h, w)
-    if abs(f - 1) > 1e-9:
-        image = cv2.resize(image, (max(size, round(w * f)), max(size, round(h * f))),
-                           interpolation=cv2.INTER_AREA if f < 1 else cv2.INTER_CUBIC)
-    h, w = image.shape[:2]
-    y, x = int(rng.integers(0, h - size + 1)), int(rng.integers(0, w - size + 1))
-    return np.ascontiguousarray(np.clip(image[y:y + size, x:x + size], 0, 1))
-
-
-class SyntheticDP(torch.utils.data.Dataset):
-    """DP scenes rendered from photos, cached in memory after first use.
-
-    Sample ``i`` uses photo ``i mod len(photos)`` and ``numpy.random.default_rng([seed, i])``.
-    ``scene="random"``: :func:`blurmap.synth.dp.make_dp_sample` (layered/ramp depth, focal
-    plane at a random pixel, so part of the scene is sharp; peak |CoC| in
-    ``[0.4, 1] * max_coc``). ``scene="plane"``: a random crop seen as one slightly slanted
-    plane entirely out of focus, ``|CoC|`` in ``[0.3, 1] * max_coc`` (+-15% across the
-    image, random sign), rendered with :func:`blurmap.physics.defocus.render_dual_pixel` —
-    an easier, uniform-blur curriculum. ``scene="mixed"``: even samples random, odd plane.
-    ``repeats`` multiplies the virtual epoch.
-
-    Items: ``{"blur": combined view, "sharp": AiF, "coc": signed CoC px}``, CHW float32.
-    """
-
-    def __init__(self, photos: list[np.ndarray], count: int, size: int, max_coc: float, seed: int = 0,
-                 repeats: int = 1, scene: str = "random"):
-        if scene not in ("random", "plane", "mixed"):
-            raise ConfigError(f"synthetic_scene must be random, plane or mixed, got {scene!r}")
-        self.photos, self.count, self.size = photos, count, size
-        self.max_coc, self.seed, self.repeats, self.scene = max_coc, seed, repeats, scene
-        self._cache: dict[int, dict] = {}
-
-    def __len__(self) -> int:
-        return self.count * self.repeats
-
-    def render(self, i: int) -> dict:
-        from blurmap.synth.dp import DPConfig, make_dp_sample
-
-        rng = np.random.default_rng([self.seed, i])
-        photo = self.photos[i % len(self.photos)]
-        if self.scene == "random" or (self.scene == "mixed" and i % 2 == 0):
-            s = make_dp_sample(photo, rng, (self.size, self.size), DPConfig(max_coc=self.max_coc))
-            return {"blur": _chw(s["combined"]), "sharp": _chw(s["aif"]), "coc": _chw(s["coc"])}
-        from blurmap.physics.defocus import render_dual_pixel
-
-        aif = _cover_crop(np.asarray(photo, dtype=np.float32), self.size, rng)
-        n = self.size
-        c0 = rng.uniform(0.3, 1.0) * self.max_coc * rng.choice([-1.0, 1.0])
-        angle = rng.uniform(0, 2 * np.pi)
-        yy, xx = np.mgrid[0:n, 0:n] / max(n - 1, 1) - 0.5
-        coc = (c0 * (1 + 0.3 * (np.cos(angle) * xx + np.sin(angle) * yy))).astype(np.float32)
-        with torch.no_grad():
-            a = _chw(aif)[None]
-            _, _, combined = render_dual_pixel(a, torch.from_numpy(coc)[None, None], max_radius=self.max_coc * 1.2)
-        return {"blur": combined[0].clamp(0, 1), "sharp": a[0], "coc": torch.from_numpy(coc)[None]}
-
-    def __getitem__(self, i: int) -> dict:
-        i = i % self.count
-        if i not in self._cache:
-            self._cache[i] = self.render(i)
-        return dict(self._cache[i])
 
 
 def cache_network_maps(root, split: str, weights: str, cache_dir: str, device: str = "cpu") -> Path:
@@ -348,9 +284,9 @@ class DefocusGANRecipe(Recipe):
     def build_datasets(self):
         c = self.cfg
         if c.synthetic_count > 0:
-            return {"train": SyntheticDP(bundled_split(self.cfg.synthetic_holdout, False), c.synthetic_count, c.synthetic_size,
-                                         c.synthetic_max_coc, seed=c.train.seed, repeats=c.synthetic_repeats,
-                                         scene=c.synthetic_scene)}
+            return {"train": SyntheticDPDataset(bundled_split(self.cfg.synthetic_holdout, False), c.synthetic_count, c.synthetic_size,
+                                                c.synthetic_max_coc, seed=c.train.seed, repeats=c.synthetic_repeats,
+                                                scene=c.synthetic_scene, fixed=True, cache=True, keys=_SYNTH_KEYS)}
         mode, cache = self._map_mode_and_dir(c.train_split)
         return {"train": DPDDPatches(c.data_root, c.train_split, c.patch_size, c.patch_stride, mode, cache, c.min_sharpness)}
 
@@ -362,8 +298,9 @@ class DefocusGANRecipe(Recipe):
         if c.synthetic_count > 0:
             if c.synthetic_val_count <= 0:
                 return {}
-            return {"val": SyntheticDP(bundled_split(self.cfg.synthetic_holdout, True), c.synthetic_val_count, c.synthetic_size,
-                                       c.synthetic_max_coc, seed=c.train.seed + 10_000, scene=c.synthetic_scene)}
+            return {"val": SyntheticDPDataset(bundled_split(self.cfg.synthetic_holdout, True), c.synthetic_val_count, c.synthetic_size,
+                                              c.synthetic_max_coc, seed=c.train.seed + 10_000, scene=c.synthetic_scene,
+                                              fixed=True, cache=True, keys=_SYNTH_KEYS)}
         if not c.val_split:
             return {}
         # validation frames are whole images; maps are not needed (inference is unguided)

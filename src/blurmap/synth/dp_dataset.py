@@ -1,0 +1,176 @@
+"""On-the-fly synthetic dual-pixel (DP) scenes as a torch dataset (training and validation data).
+
+One class, :class:`SyntheticDPDataset`, serves both DP recipes: the defocus-map recipe (new
+scenes every epoch, DP views needed) and the DefocusGAN recipe (a fixed, cached set of scenes,
+optionally the all-out-of-focus ``plane`` curriculum). For the same arguments it renders the
+same bits as the two classes it replaced (``SyntheticDPScenes`` and ``SyntheticDP``), so runs
+and weights trained with those are reproducible.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from blurmap.errors import ConfigError
+
+__all__ = ["SyntheticDPDataset", "SCENES", "KEYS"]
+
+#: scene types (see :class:`SyntheticDPDataset`)
+SCENES = ("random", "plane", "mixed")
+#: every key an item can have
+KEYS = ("blur", "sharp", "left", "right", "coc", "name")
+
+
+def _chw(a: np.ndarray) -> torch.Tensor:
+    """``(H, W, C)`` or ``(H, W)`` array -> contiguous ``(C, H, W)`` / ``(1, H, W)`` float32 tensor."""
+    a = a if a.ndim == 3 else a[..., None]
+    return torch.from_numpy(np.ascontiguousarray(a.transpose(2, 0, 1), dtype=np.float32))
+
+
+def _cover_crop(image: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray:
+    """Scale ``(H, W, 3)`` so its short side is ``size`` (area filter), then a random square crop."""
+    import cv2
+
+    h, w = image.shape[:2]
+    f = size / min(h, w)
+    if abs(f - 1) > 1e-9:
+        image = cv2.resize(image, (max(size, round(w * f)), max(size, round(h * f))),
+                           interpolation=cv2.INTER_AREA if f < 1 else cv2.INTER_CUBIC)
+    h, w = image.shape[:2]
+    y, x = int(rng.integers(0, h - size + 1)), int(rng.integers(0, w - size + 1))
+    return np.ascontiguousarray(np.clip(image[y:y + size, x:x + size], 0, 1))
+
+
+def render_plane_scene(photo: np.ndarray, size: int, max_coc: float, rng: np.random.Generator) -> dict:
+    """A random square crop of ``photo`` seen as one slightly slanted plane, all out of focus.
+
+    The CoC at the centre is ``c0 = u * max_coc * sign`` with ``u ~ U(0.3, 1)`` and a random
+    sign; it varies linearly by ``+-0.3 * c0 * 0.5`` (so ``+-15 %``) towards the crop's edges
+    along a random direction (the corners reach ``1 +- 0.3 / sqrt(2)``, i.e. ``+-21 %``, only on
+    diagonal directions; everywhere ``|CoC| >= 0.3 * (1 - 0.3 / sqrt(2)) * max_coc``). Rendered
+    with :func:`blurmap.physics.defocus.render_dual_pixel` with a CoC limit of ``1.2 * max_coc``
+    (the returned map is not clipped: in a corner it can reach ``1.21 * max_coc``).
+
+    Args:
+        photo: ``(H, W, 3)`` all-in-focus sRGB photo in [0, 1].
+        size: side of the square crop (px).
+        max_coc: CoC scale (px).
+        rng: numpy generator (the only source of randomness).
+    Returns:
+        dict of tensors: ``aif``, ``left``, ``right``, ``combined`` ``(3, size, size)`` sRGB in
+        [0, 1] and ``coc`` ``(1, size, size)`` signed px.
+    """
+    from blurmap.physics.defocus import render_dual_pixel
+
+    aif = _cover_crop(np.asarray(photo, dtype=np.float32), size, rng)
+    n = size
+    c0 = rng.uniform(0.3, 1.0) * max_coc * rng.choice([-1.0, 1.0])
+    angle = rng.uniform(0, 2 * np.pi)
+    yy, xx = np.mgrid[0:n, 0:n] / max(n - 1, 1) - 0.5
+    coc = (c0 * (1 + 0.3 * (np.cos(angle) * xx + np.sin(angle) * yy))).astype(np.float32)
+    with torch.no_grad():
+        a = _chw(aif)[None]
+        left, right, combined = render_dual_pixel(a, torch.from_numpy(coc)[None, None], max_radius=max_coc * 1.2)
+    return {"aif": a[0], "left": left[0].clamp(0, 1), "right": right[0].clamp(0, 1),
+            "combined": combined[0].clamp(0, 1), "coc": torch.from_numpy(coc)[None]}
+
+
+class SyntheticDPDataset(torch.utils.data.Dataset):
+    """DP scenes rendered from photos: blurred (combined) view, AiF target, DP views, CoC map.
+
+    Sample ``i`` (taken modulo ``count``) uses photo ``i mod len(photos)`` and its own numpy
+    generator:
+
+    * ``fixed=True``: ``numpy.random.default_rng([seed, i])`` — the same scene for the same
+      ``i`` every time (validation sets, cached training sets);
+    * ``fixed=False``: ``default_rng(numpy.random.randint(2**31))``, drawn from numpy's global
+      RNG (which the training engine seeds per sample and step), so every epoch sees new scenes
+      and a resumed run sees the same ones. ``seed`` is then unused.
+
+    Scene types:
+
+    * ``"random"``: :func:`blurmap.synth.dp.make_dp_sample` (layered or ramp depth, focal plane
+      at a random pixel so part of the scene is sharp; peak ``|CoC|`` in ``[0.4, 1] * max_coc``,
+      ``|CoC| <= max_coc``);
+    * ``"plane"``: :func:`render_plane_scene` (everything out of focus: an easier, nearly
+      uniform-blur curriculum);
+    * ``"mixed"``: even ``i`` random, odd ``i`` plane.
+
+    Args:
+        photos: list of ``(H, W, 3)`` float32 sRGB photos in [0, 1].
+        count: number of distinct scenes (indices ``0 .. count - 1``).
+        size: side of the square samples (px).
+        max_coc: CoC scale in px (see the scene types).
+        seed: base seed of ``fixed`` mode.
+        fixed: scenes fixed by index (True) or fresh per draw (False).
+        cache: keep rendered samples in memory (only with ``fixed=True``). Items share the
+            cached tensors: transforms must not modify them in place.
+        scene: ``"random"``, ``"plane"`` or ``"mixed"``.
+        repeats: the dataset's length is ``count * repeats`` (a longer virtual epoch); index
+            ``i`` and ``i + count`` are the same scene in ``fixed`` mode.
+        keys: the item keys to return, a subset of :data:`KEYS` (default: all).
+
+    Items (dict):
+        ``blur``: combined DP view (the mean of ``left`` and ``right``), ``sharp``: all-in-focus
+        crop, ``left`` / ``right``: DP views — each ``(3, size, size)`` float32 sRGB in [0, 1];
+        ``coc``: ``(1, size, size)`` float32 signed CoC radius in px (positive behind the focal
+        plane); ``name``: ``"synthetic_{i:05d}"``.
+
+    Raises:
+        ConfigError: unknown ``scene`` or key, ``cache`` without ``fixed``, non-positive sizes.
+    """
+
+    def __init__(self, photos: Sequence[np.ndarray], count: int, size: int, max_coc: float, *, seed: int = 0,
+                 fixed: bool = True, cache: bool = False, scene: str = "random", repeats: int = 1,
+                 keys: Sequence[str] | None = None):
+        if scene not in SCENES:
+            raise ConfigError(f"synthetic scene must be random, plane or mixed, got {scene!r}")
+        keys = tuple(KEYS if keys is None else keys)
+        bad = [k for k in keys if k not in KEYS]
+        if bad or not keys:
+            raise ConfigError(f"synthetic DP keys must be a non-empty subset of {', '.join(KEYS)}, got {list(keys)}")
+        if cache and not fixed:
+            raise ConfigError("synthetic DP: cache=True needs fixed=True (fresh scenes change every draw)")
+        if int(count) <= 0 or int(size) <= 0 or int(repeats) <= 0 or not photos:
+            raise ConfigError(f"synthetic DP needs photos and positive count/size/repeats, got "
+                              f"{len(photos)} photos, count={count}, size={size}, repeats={repeats}")
+        self.photos, self.count, self.size = list(photos), int(count), int(size)
+        self.max_coc, self.seed, self.fixed, self.cache = float(max_coc), int(seed), bool(fixed), bool(cache)
+        self.scene, self.repeats, self.keys = scene, int(repeats), keys
+        self._cache: dict[int, dict] = {}
+
+    def __len__(self) -> int:
+        return self.count * self.repeats
+
+    def scene_of(self, i: int) -> str:
+        """Scene type of sample ``i`` (``"random"`` or ``"plane"``)."""
+        return "plane" if self.scene == "plane" or (self.scene == "mixed" and i % 2 == 1) else "random"
+
+    def render(self, i: int) -> dict:
+        """Render scene ``i`` (``0 <= i < count``) with all :data:`KEYS`; no cache."""
+        from blurmap.synth.dp import DPConfig, make_dp_sample
+
+        rng = np.random.default_rng([self.seed, i]) if self.fixed else np.random.default_rng(np.random.randint(2**31))
+        photo = self.photos[i % len(self.photos)]
+        if self.scene_of(i) == "random":
+            s = make_dp_sample(photo, rng, (self.size, self.size), DPConfig(max_coc=self.max_coc))
+            s = {k: _chw(s[k]) for k in ("aif", "left", "right", "combined", "coc")}
+        else:
+            s = render_plane_scene(photo, self.size, self.max_coc, rng)
+        out = {"blur": s["combined"], "sharp": s["aif"], "left": s["left"], "right": s["right"], "coc": s["coc"],
+               "name": f"synthetic_{i:05d}"}
+        return {k: out[k] for k in self.keys}
+
+    def __getitem__(self, i: int) -> dict:
+        n = len(self)
+        if not -n <= i < n:
+            raise IndexError(f"index {i} out of range for {n} samples")
+        i = (i % n) % self.count
+        if not self.cache:
+            return self.render(i)
+        if i not in self._cache:
+            self._cache[i] = self.render(i)
+        return dict(self._cache[i])

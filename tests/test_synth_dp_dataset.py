@@ -1,0 +1,120 @@
+"""SyntheticDPDataset: determinism by mode, scene types, item layout, DP consistency, errors."""
+
+import numpy as np
+import pytest
+import torch
+
+from blurmap.errors import ConfigError
+from blurmap.synth import SyntheticDPDataset
+from blurmap.synth.bundled import bundled_image
+
+S = 40  # sample side (px): tiny, the renderer's cost grows with it
+
+
+@pytest.fixture(scope="module")
+def photos():
+    return [bundled_image("astronaut"), bundled_image("coffee")]
+
+
+def _same(a: dict, b: dict) -> bool:
+    return a.keys() == b.keys() and all(
+        torch.equal(a[k], b[k]) if isinstance(a[k], torch.Tensor) else a[k] == b[k] for k in a)
+
+
+def test_fixed_mode_same_index_same_sample(photos, one_thread):
+    a = SyntheticDPDataset(photos, 3, S, 4.0, seed=11, fixed=True, repeats=2)
+    b = SyntheticDPDataset(photos, 3, S, 4.0, seed=11, fixed=True, cache=True, repeats=2)
+    assert len(a) == 6
+    np.random.seed(123)  # fixed mode ignores the global RNG
+    first = a[1]
+    np.random.seed(456)
+    assert _same(first, a[1]) and _same(first, b[1]) and _same(first, b[1])
+    assert _same(first, a[4])  # index i + count repeats scene i
+    assert not torch.equal(first["coc"], a[2]["coc"])
+    other_seed = SyntheticDPDataset(photos, 3, S, 4.0, seed=12, fixed=True)
+    assert not torch.equal(first["coc"], other_seed[1]["coc"])
+
+
+def test_fresh_mode_new_scene_each_epoch_reproducible_from_global_seed(photos, one_thread):
+    ds = SyntheticDPDataset(photos, 2, S, 4.0, fixed=False)
+    np.random.seed(5)
+    epoch1 = [ds[i]["coc"] for i in range(2)]
+    epoch2 = [ds[i]["coc"] for i in range(2)]
+    assert all(not torch.equal(x, y) for x, y in zip(epoch1, epoch2))
+    np.random.seed(5)  # the engine seeds numpy per sample: a resumed run sees the same scenes
+    assert all(torch.equal(x, ds[i]["coc"]) for i, x in enumerate(epoch1))
+
+
+def test_plane_scene_is_one_slanted_plane_all_out_of_focus(photos, one_thread):
+    max_coc = 5.0
+    ds = SyntheticDPDataset(photos, 4, S, max_coc, seed=3, scene="plane")
+    yy, xx = np.mgrid[0:S, 0:S]
+    design = np.stack([np.ones(S * S), xx.ravel(), yy.ravel()], 1)
+    # c0 = U(0.3, 1) * max_coc at the centre, tilt factor 1 + 0.3 * (cos, sin) . (x, y) with
+    # x, y in [-0.5, 0.5]: the factor stays within 1 -+ 0.3 * max(|cos| + |sin|) / 2 = 1 -+ 0.3 / sqrt(2)
+    tilt = 0.3 / np.sqrt(2)
+    for i in range(len(ds)):
+        s = ds[i]
+        coc = s["coc"][0].numpy().astype(np.float64)
+        assert np.all(np.sign(coc) == np.sign(coc[0, 0]))
+        assert np.abs(coc).min() >= 0.3 * (1 - tilt) * max_coc - 1e-5
+        assert np.abs(coc).max() <= (1 + tilt) * max_coc + 1e-5
+        _, res, *_ = np.linalg.lstsq(design, coc.ravel(), rcond=None)
+        assert float(res[0]) < 1e-8 * S * S  # affine in x, y: a plane
+        centre = coc[S // 2 - 1: S // 2 + 1, S // 2 - 1: S // 2 + 1].mean()
+        assert 0.3 * max_coc - 1e-4 <= abs(centre) <= max_coc + 1e-4
+        # out of focus everywhere: the DP views disagree and the blurred view lost detail
+        assert float((s["left"] - s["right"]).abs().mean()) > 1e-3
+        grad = lambda t: float((t[..., :, 1:] - t[..., :, :-1]).abs().mean())  # noqa: E731
+        assert grad(s["blur"]) < grad(s["sharp"])
+
+
+def test_random_scene_has_a_focal_plane_and_bounded_peak(photos, one_thread):
+    max_coc = 5.0
+    ds = SyntheticDPDataset(photos, 4, S, max_coc, seed=1, scene="random")
+    for i in range(len(ds)):
+        coc = ds[i]["coc"].abs()
+        assert float(coc.min()) < 1e-4  # the focal plane is the depth of one of its pixels
+        assert 0.4 * max_coc - 1e-4 <= float(coc.max()) <= max_coc + 1e-5
+
+
+def test_mixed_alternates_random_and_plane(photos, one_thread):
+    ds = SyntheticDPDataset(photos, 4, S, 5.0, seed=2, scene="mixed")
+    assert [ds.scene_of(i) for i in range(4)] == ["random", "plane", "random", "plane"]
+    mins = [float(ds[i]["coc"].abs().min()) for i in range(4)]
+    assert mins[0] < 1e-4 and mins[2] < 1e-4
+    assert mins[1] > 1.0 and mins[3] > 1.0
+    # a mixed set's odd samples are the plane set's samples of the same index and seed
+    plane = SyntheticDPDataset(photos, 4, S, 5.0, seed=2, scene="plane")
+    assert torch.equal(ds[1]["coc"], plane[1]["coc"])
+
+
+@pytest.mark.parametrize("scene", ["random", "plane"])
+def test_items_shapes_keys_and_combined_is_mean_of_views(photos, scene, one_thread):
+    ds = SyntheticDPDataset(photos, 2, S, 4.0, scene=scene)
+    s = ds[1]
+    assert set(s) == {"blur", "sharp", "left", "right", "coc", "name"}
+    assert s["name"] == "synthetic_00001"
+    for k in ("blur", "sharp", "left", "right"):
+        assert s[k].shape == (3, S, S) and s[k].dtype == torch.float32
+        assert float(s[k].min()) >= 0 and float(s[k].max()) <= 1
+    assert s["coc"].shape == (1, S, S) and s["coc"].dtype == torch.float32
+    torch.testing.assert_close(s["blur"], (s["left"] + s["right"]) / 2, atol=1e-6, rtol=0)
+    some = SyntheticDPDataset(photos, 2, S, 4.0, scene=scene, keys=("blur", "coc"))
+    t = some[1]
+    assert set(t) == {"blur", "coc"} and torch.equal(t["blur"], s["blur"])
+    with pytest.raises(IndexError):
+        ds[2]
+
+
+def test_bad_settings_are_config_errors(photos):
+    with pytest.raises(ConfigError, match="cube"):
+        SyntheticDPDataset(photos, 2, S, 4.0, scene="cube")
+    with pytest.raises(ConfigError, match="depth"):
+        SyntheticDPDataset(photos, 2, S, 4.0, keys=("blur", "depth"))
+    with pytest.raises(ConfigError, match="fixed"):
+        SyntheticDPDataset(photos, 2, S, 4.0, fixed=False, cache=True)
+    with pytest.raises(ConfigError):
+        SyntheticDPDataset(photos, 0, S, 4.0)
+    with pytest.raises(ConfigError):
+        SyntheticDPDataset([], 2, S, 4.0)
