@@ -268,3 +268,30 @@ def test_list_images_expands_files_folders_globs(tmp_path, rgb):
         list_images([tmp_path / "missing.png"])
     with pytest.raises(ImageReadError, match="match"):
         list_images([str(tmp_path / "*.webp")])
+
+
+@pytest.mark.parametrize("bits", [8, 16])
+@pytest.mark.parametrize("block", [1, 130, 1 << 20])  # one row per block (1 px < a row), 2 rows, whole image
+def test_quantisation_in_row_blocks_equals_float64_rounding(tmp_path, monkeypatch, bits, block):
+    """write_image quantises a block of rows at a time (memory); the samples must still be
+    round(clip(x, 0, 1) * peak) computed in float64 — including float32 inputs whose float32
+    product x * peak would round to the other level, near-ties and out-of-range values."""
+    import blurmap.io
+
+    monkeypatch.setattr(blurmap.io, "_QUANTIZE_BLOCK", block)
+    peak = 2**bits - 1
+    pool = np.random.default_rng(3).random(2_000_000, dtype=np.float32)
+    f32_wrong = pool[np.round(pool.astype(np.float64) * peak) != np.round(pool * np.float32(peak))]
+    assert f32_wrong.size >= 3  # measured: ~7e-6 (8-bit), ~1.3e-3 (16-bit) of uniform float32
+    values = np.concatenate([f32_wrong[:60], ((np.arange(40) + 0.5) / peak).astype(np.float32),
+                             np.float32([-0.2, 1.3, 0.0, 1.0])])
+    x = np.resize(values, 7 * 21 * 3).reshape(7, 21, 3)
+    reference = np.round(np.clip(x.astype(np.float64), 0, 1) * peak)
+    write_image(tmp_path / "q.png", x, bits=bits)
+    write_image(tmp_path / "q.tif", x, bits=bits)
+    assert np.array_equal(cv2.imread(str(tmp_path / "q.png"), cv2.IMREAD_UNCHANGED)[:, :, ::-1], reference)
+    assert np.array_equal(tifffile.imread(tmp_path / "q.tif"), reference)
+    x[6, 20, 2] = np.nan  # in the last block: still refused, nothing written
+    with pytest.raises(ImageWriteError, match="NaN"):
+        write_image(tmp_path / "nan.png", x, bits=bits)
+    assert not (tmp_path / "nan.png").exists()

@@ -358,6 +358,10 @@ def read_image(path: str | os.PathLike, *, max_pixels: int | None = None) -> Ima
 # ----------------------------------------------------------------------------------- writing
 
 
+#: samples quantised per block by :func:`_quantize` (8 MB of float64)
+_QUANTIZE_BLOCK = 1 << 20
+
+
 def _quantize(path: Path, array: np.ndarray, bits: int) -> np.ndarray:
     if bits not in (8, 16):
         raise ImageWriteError(f"{path}: bits must be 8 or 16, got {bits}")
@@ -370,11 +374,20 @@ def _quantize(path: Path, array: np.ndarray, bits: int) -> np.ndarray:
         raise ImageWriteError(f"{path}: cannot write an empty {a.shape} image")
     if a.dtype.kind not in "fiub":
         raise ImageWriteError(f"{path}: unsupported array dtype {a.dtype}")
-    a = a.astype(np.float64, copy=False)
-    if not np.isfinite(a).all():
-        raise ImageWriteError(f"{path}: array contains NaN or infinity")
     peak = 2**bits - 1
-    return np.round(np.clip(a, 0.0, 1.0) * peak).astype(np.uint8 if bits == 8 else np.uint16)
+    out = np.empty(a.shape, dtype=np.uint8 if bits == 8 else np.uint16)
+    # Quantise in float64 (a float32 product x * peak rounds before np.round does, which moves
+    # ~1 in 1000 16-bit samples by one level), but a block of rows at a time: a whole 24 MP
+    # image in float64 would need ~0.6 GB per temporary.
+    rows = max(1, _QUANTIZE_BLOCK // max(1, a[0].size))
+    for r in range(0, a.shape[0], rows):
+        block = a[r:r + rows].astype(np.float64)  # a copy: modified in place below
+        if not np.isfinite(block).all():
+            raise ImageWriteError(f"{path}: array contains NaN or infinity")
+        np.clip(block, 0.0, 1.0, out=block)
+        block *= peak
+        out[r:r + rows] = np.round(block, out=block)
+    return out
 
 
 def _png_with_icc(png: bytes, icc_profile: bytes) -> bytes:
