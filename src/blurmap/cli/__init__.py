@@ -22,6 +22,7 @@ _COMMAND_MODULES = [
     "blurmap.cli.demo",
     "blurmap.cli.eval",
     "blurmap.cli.defocus_map",
+    "blurmap.cli.bench",
 ]
 
 
