@@ -125,6 +125,23 @@ def test_bench_memory_table_and_json(tmp_path, capsys):
     assert float(cells[3]) == pytest.approx(row["peak_mb"], abs=0.5)
 
 
+def test_bench_memory_cli_path_cleans_up(capsys):
+    import tempfile
+    from pathlib import Path
+
+    def scratch():
+        return set(Path(tempfile.gettempdir()).glob("blurmap_bench_memory_*"))
+
+    before = scratch()
+    assert main(["bench", "memory", "--megapixels", "0.005", "--model", "defocus", "--path", "cli"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("path: cli; model: defocusgan")
+    (cells,) = _table_rows(out, ["MP", "H x W", "tiles", "peak RSS MB", "RSS-before MB", "s", "s/MP"])
+    assert cells[1] == "61 x 82"  # megapixel_size(0.005)
+    assert all(_positive_finite(float(c)) for c in cells[3:])
+    assert scratch() <= before  # the 16-bit input PNG and the outputs are gone
+
+
 def test_bench_synth_table_and_json(tmp_path, capsys):
     threads_before = torch.get_num_threads()
     out_json = tmp_path / "synth.json"
@@ -142,6 +159,21 @@ def test_bench_synth_table_and_json(tmp_path, capsys):
     for row in rows:
         assert _positive_finite(row["wall"]) and _positive_finite(row["per_cpu"]), row
     assert rows[-1]["note"] == "2 samples"
+
+
+def test_bench_speed_failed_child_is_one_row(tmp_path, capsys):
+    # a discriminator's output is not image-shaped: its child fails, the table says so in one row
+    out_json = tmp_path / "speed.json"
+    argv = ["bench", "speed", "--models", "patchgan", "--size", "32", "32", "--repeats", "1", "--precision", "fp32",
+            "--json", str(out_json)]
+    assert main(argv) == 1
+    captured = capsys.readouterr()
+    (cells,) = _table_rows(captured.out, ["model", "precision", "params (M)", "time (s)", "cpu (s)", "peak (GB)",
+                                          "threads"])
+    assert cells[:2] == ["patchgan", "fp32"] and cells[2].startswith("failed: patchgan: output (1, 1,")
+    assert captured.err.strip().splitlines()[-1] == "blurmap: error: 1 of 1 rows failed: patchgan fp32"
+    (row,) = json.loads(out_json.read_text())["rows"]
+    assert row["model"] == "patchgan" and "not the input's shape" in row["error"]
 
 
 @pytest.mark.parametrize(
@@ -172,3 +204,7 @@ def test_bench_json_never_overwrites(tmp_path, capsys):
     assert main(["bench", "synth", "--json", str(target)]) == 1  # refused before measuring
     assert target.read_text() == "keep me"
     assert "already exists" in capsys.readouterr().err
+    missing = tmp_path / "no_such_folder" / "rows.json"
+    assert main(["bench", "synth", "--json", str(missing)]) == 1  # also refused before measuring
+    captured = capsys.readouterr()
+    assert captured.out == "" and "does not exist" in captured.err

@@ -49,9 +49,13 @@ def _emit(table: str, name: str, notes: list[str], rows: list[dict], json_out: O
 
 
 def _check_json(json_out: Optional[Path], overwrite: bool) -> None:
-    """Refuse an existing --json file before measuring for minutes."""
-    if json_out is not None and json_out.exists() and not overwrite:
+    """Refuse an existing --json file, or one in a missing folder, before measuring for minutes."""
+    if json_out is None:
+        return
+    if json_out.exists() and not overwrite:
         raise BlurmapError(f"{json_out}: already exists (pass --overwrite to replace it)")
+    if not json_out.parent.is_dir():
+        raise BlurmapError(f"{json_out}: folder {json_out.parent} does not exist")
 
 
 @bench.command("speed")
@@ -76,6 +80,9 @@ def speed_cmd(
                       on_row=lambda r: typer.echo(f"measured {r['model']} {r['precision']}", err=True))
     _emit(format_table(rows, SPEED_COLUMNS, notes=notes), "speed", notes, rows, json_out, overwrite,
           size=list(size), repeats=repeats)
+    failed = [f"{r['model']} {r['precision']}" for r in rows if "error" in r]
+    if failed:  # the table (and JSON) keep the other rows; the exit code says something failed
+        raise BlurmapError(f"{len(failed)} of {len(rows)} rows failed: {', '.join(failed)}")
 
 
 @bench.command("memory")
