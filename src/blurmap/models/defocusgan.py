@@ -33,7 +33,7 @@ Structure (how the vague points of the paper are settled here):
   half-size grid holding all full-resolution samples; the tail unpacks with pixel-shuffle.
   ``space_to_depth=1`` gives the literal full-resolution variant (4x the compute of the
   full-scale DGB). With packing, a 1120x1680 image runs in a few seconds on 2 CPU cores
-  instead of the official implementation's 45 s / 9.4 GB (``benchmarks/infer_speed.py``).
+  instead of the official implementation's 45 s / 9.4 GB (``blurmap bench speed``, ``benchmarks/infer_speed.py``).
 
 Paper width (default arguments): 4.59 M parameters in the paper; see
 :data:`PAPER_DGB_WIDTHS` and ``docs/defocusgan.md`` for this implementation's count. The
