@@ -37,6 +37,7 @@ __all__ = [
     "read_image",
     "write_image",
     "image_to_tensor",
+    "array_to_chw",
     "tensor_to_image",
     "list_images",
     "IMAGE_EXTENSIONS",
@@ -525,6 +526,18 @@ def image_to_tensor(array: np.ndarray):
     if a.ndim != 3 or a.shape[2] != 3:
         raise ValueError(f"expected an (H, W, 3) or (H, W) array, got shape {a.shape}")
     return torch.from_numpy(np.ascontiguousarray(a.transpose(2, 0, 1)))[None].contiguous()
+
+
+def array_to_chw(array: np.ndarray):
+    """``(H, W, C)`` or ``(H, W)`` array -> contiguous float32 tensor ``(C, H, W)`` / ``(1, H, W)``.
+
+    Unlike :func:`image_to_tensor` there is no batch axis and a 2-D array stays one channel
+    (CoC maps, masks); dataset items use this form.
+    """
+    import torch
+
+    a = array if array.ndim == 3 else array[..., None]
+    return torch.from_numpy(np.ascontiguousarray(a.transpose(2, 0, 1), dtype=np.float32))
 
 
 def tensor_to_image(tensor) -> np.ndarray:

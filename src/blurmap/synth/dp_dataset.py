@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from blurmap.errors import ConfigError
+from blurmap.io import array_to_chw
 
 __all__ = ["SyntheticDPDataset", "SCENES", "KEYS"]
 
@@ -22,12 +23,6 @@ __all__ = ["SyntheticDPDataset", "SCENES", "KEYS"]
 SCENES = ("random", "plane", "mixed")
 #: every key an item can have
 KEYS = ("blur", "sharp", "left", "right", "coc", "name")
-
-
-def _chw(a: np.ndarray) -> torch.Tensor:
-    """``(H, W, C)`` or ``(H, W)`` array -> contiguous ``(C, H, W)`` / ``(1, H, W)`` float32 tensor."""
-    a = a if a.ndim == 3 else a[..., None]
-    return torch.from_numpy(np.ascontiguousarray(a.transpose(2, 0, 1), dtype=np.float32))
 
 
 def _cover_crop(image: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray:
@@ -72,7 +67,7 @@ def render_plane_scene(photo: np.ndarray, size: int, max_coc: float, rng: np.ran
     yy, xx = np.mgrid[0:n, 0:n] / max(n - 1, 1) - 0.5
     coc = (c0 * (1 + 0.3 * (np.cos(angle) * xx + np.sin(angle) * yy))).astype(np.float32)
     with torch.no_grad():
-        a = _chw(aif)[None]
+        a = array_to_chw(aif)[None]
         left, right, combined = render_dual_pixel(a, torch.from_numpy(coc)[None, None], max_radius=max_coc * 1.2)
     return {"aif": a[0], "left": left[0].clamp(0, 1), "right": right[0].clamp(0, 1),
             "combined": combined[0].clamp(0, 1), "coc": torch.from_numpy(coc)[None]}
@@ -157,7 +152,7 @@ class SyntheticDPDataset(torch.utils.data.Dataset):
         photo = self.photos[i % len(self.photos)]
         if self.scene_of(i) == "random":
             s = make_dp_sample(photo, rng, (self.size, self.size), DPConfig(max_coc=self.max_coc))
-            s = {k: _chw(s[k]) for k in ("aif", "left", "right", "combined", "coc")}
+            s = {k: array_to_chw(s[k]) for k in ("aif", "left", "right", "combined", "coc")}
         else:
             s = render_plane_scene(photo, self.size, self.max_coc, rng)
         out = {"blur": s["combined"], "sharp": s["aif"], "left": s["left"], "right": s["right"], "coc": s["coc"],

@@ -42,6 +42,7 @@ import torch.nn.functional as F
 from blurmap.synth.bundled import bundled_split
 from blurmap.synth.dp_dataset import SyntheticDPDataset
 from blurmap.errors import ConfigError
+from blurmap.io import array_to_chw
 from blurmap.train.data import Augment
 from blurmap.train.recipe import ModelSpec, Phase, Recipe, RecipeConfig, register_recipe
 
@@ -70,11 +71,6 @@ def _windows(length: int, size: int, stride: int) -> list[int]:
     if starts[-1] != length - size:
         starts.append(length - size)
     return starts
-
-
-def _chw(a: np.ndarray) -> torch.Tensor:
-    a = a if a.ndim == 3 else a[..., None]
-    return torch.from_numpy(np.ascontiguousarray(a.transpose(2, 0, 1), dtype=np.float32))
 
 
 class DPDDPatches(torch.utils.data.Dataset):
@@ -126,11 +122,11 @@ class DPDDPatches(torch.utils.data.Dataset):
     def __getitem__(self, i: int) -> dict:
         k, y, x, s = self.windows[i]
         it = self.items[k]
-        sample = {"blur": _chw(self._read(it.source)[y:y + s, x:x + s]),
-                  "sharp": _chw(self._read(it.target)[y:y + s, x:x + s])}
+        sample = {"blur": array_to_chw(self._read(it.source)[y:y + s, x:x + s]),
+                  "sharp": array_to_chw(self._read(it.target)[y:y + s, x:x + s])}
         if self.maps != "none":
             path = it.coc if self.maps == "gt" else self.map_dir / f"{it.name}.npy"
-            sample["coc"] = _chw(np.load(path, allow_pickle=False)[y:y + s, x:x + s])
+            sample["coc"] = array_to_chw(np.load(path, allow_pickle=False)[y:y + s, x:x + s])
         return sample
 
 
