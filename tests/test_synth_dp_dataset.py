@@ -118,3 +118,38 @@ def test_bad_settings_are_config_errors(photos):
         SyntheticDPDataset(photos, 0, S, 4.0)
     with pytest.raises(ConfigError):
         SyntheticDPDataset([], 2, S, 4.0)
+
+
+def test_zoom_windows_span_native_scale_to_zoom_times_wider(one_thread):
+    # A horizontal ramp 0..1 over a 400 px square photo: a window of side w shows a value range
+    # of about w / 400 whatever it is scaled to, so the range measures the window. zoom 4 at
+    # S = 40 px gives windows of 40..160 px (ranges 0.1..0.4); zoom 1 the whole photo (range 1).
+    ramp = np.repeat(np.repeat(np.linspace(0, 1, 400, dtype=np.float32)[None, :, None], 400, 0), 3, 2)
+    spans = {}
+    for zoom in (1.0, 4.0):
+        ds = SyntheticDPDataset([ramp], 16, S, 2.0, seed=5, scene="plane", zoom=zoom, keys=("sharp",))
+        spans[zoom] = np.array([float(ds[i]["sharp"][0].max() - ds[i]["sharp"][0].min()) for i in range(16)])
+    assert np.all(spans[1.0] > 0.9)  # whole photo each time
+    assert np.all(spans[4.0] > 0.1 - 0.03) and np.all(spans[4.0] < 0.4 + 0.03)
+    assert spans[4.0].min() < 0.17 and spans[4.0].max() > 0.25  # both ends of [1, 4] are drawn
+
+
+def test_zoom_one_renders_the_same_bits_as_the_default(photos, one_thread):
+    a = SyntheticDPDataset(photos, 2, S, 4.0, seed=3, scene="mixed")
+    b = SyntheticDPDataset(photos, 2, S, 4.0, seed=3, scene="mixed", zoom=1.0)
+    c = SyntheticDPDataset(photos, 2, S, 4.0, seed=3, scene="mixed", zoom=3.0)
+    assert _same(a[0], b[0]) and _same(a[1], b[1])
+    assert not torch.equal(a[0]["sharp"], c[0]["sharp"])
+    with pytest.raises(ConfigError, match="zoom"):
+        SyntheticDPDataset(photos, 2, S, 4.0, zoom=0.5)
+
+
+def test_texture_photos_join_the_training_side_only():
+    from blurmap.synth.bundled import TEXTURE_NAMES, bundled_split
+
+    train, held = bundled_split(["chelsea"], False, textures=True), bundled_split(["chelsea"], True, textures=True)
+    assert len(train) == len(bundled_split(["chelsea"], False)) + len(TEXTURE_NAMES) and len(held) == 1
+    for img in train[-len(TEXTURE_NAMES):]:
+        assert img.ndim == 3 and img.shape[2] == 3 and img.dtype == np.float32 and 0 <= img.min() <= img.max() <= 1
+    gray = bundled_image("camera")  # grey-scale sample repeated to 3 channels
+    assert np.array_equal(gray[..., 0], gray[..., 2])

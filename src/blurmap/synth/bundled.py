@@ -27,7 +27,8 @@ from skimage import draw
 
 from blurmap.synth.cutout import Cutout, crop_to_alpha
 
-__all__ = ["BUNDLED_NAMES", "bundled_images", "bundled_image", "bundled_objects", "bundled_disparity"]
+__all__ = ["BUNDLED_NAMES", "TEXTURE_NAMES", "bundled_images", "bundled_image", "bundled_objects", "bundled_disparity",
+           "bundled_split"]
 
 BUNDLED_NAMES = (
     "astronaut",
@@ -39,12 +40,20 @@ BUNDLED_NAMES = (
     "motorcycle_left",
 )
 
+#: More scikit-image samples, used only as extra *training* content for the DP recipes
+#: (``synthetic_textures: true``): fine natural textures (brick, grass, gravel), grey-scale
+#: photos (camera, coins, moon) and hard edges (page, text, the Hubble field's point sources).
+#: Grey-scale ones are repeated to 3 channels. Not part of ``bundled_images()`` (demos, LBS).
+TEXTURE_NAMES = ("brick", "grass", "gravel", "camera", "coins", "moon", "page", "text", "hubble_deep_field")
+
 
 def _load(name: str) -> np.ndarray:
     if name == "motorcycle_left":
         img = skdata.stereo_motorcycle()[0]
     else:
         img = getattr(skdata, name)()
+    if img.ndim == 2:
+        img = np.repeat(img[..., None], 3, axis=2)
     return np.ascontiguousarray(img[..., :3], dtype=np.float32) / 255.0
 
 
@@ -57,8 +66,8 @@ def _cached(name: str) -> np.ndarray:
 
 def bundled_image(name: str) -> np.ndarray:
     """One bundled photo by name (see ``BUNDLED_NAMES``) as float32 ``(H, W, 3)`` in ``[0, 1]``."""
-    if name not in BUNDLED_NAMES:
-        raise KeyError(f"unknown bundled image {name!r}; known: {', '.join(BUNDLED_NAMES)}")
+    if name not in BUNDLED_NAMES and name not in TEXTURE_NAMES:
+        raise KeyError(f"unknown bundled image {name!r}; known: {', '.join(BUNDLED_NAMES + TEXTURE_NAMES)}")
     return _cached(name).copy()
 
 
@@ -68,14 +77,16 @@ def bundled_images() -> list[np.ndarray]:
     return [bundled_image(n) for n in BUNDLED_NAMES]
 
 
-def bundled_split(holdout_names, holdout: bool) -> list[np.ndarray]:
+def bundled_split(holdout_names, holdout: bool, textures: bool = False) -> list[np.ndarray]:
     """The bundled photos on one side of a train/held-out split.
 
     Args:
         holdout_names: names (from ``BUNDLED_NAMES``) kept out of training.
         holdout: True for the held-out photos, False for the training ones.
+        textures: add the ``TEXTURE_NAMES`` images to the training side (never to the
+            held-out side, so validation numbers stay comparable).
     Returns:
-        list of HxWx3 float32 photos in ``BUNDLED_NAMES`` order.
+        list of HxWx3 float32 photos in ``BUNDLED_NAMES`` order (then ``TEXTURE_NAMES``).
     Raises:
         ConfigError: an unknown name, or a split that leaves one side empty.
     """
@@ -87,6 +98,8 @@ def bundled_split(holdout_names, holdout: bool) -> list[np.ndarray]:
     names = [n for n in BUNDLED_NAMES if (n in holdout_names) == holdout]
     if not names:
         raise ConfigError("synthetic_holdout leaves no photos for " + ("validation" if holdout else "training"))
+    if textures and not holdout:
+        names += list(TEXTURE_NAMES)
     return [bundled_image(n) for n in names]
 
 

@@ -107,7 +107,15 @@ class SyntheticDPDataset(torch.utils.data.Dataset):
         repeats: the dataset's length is ``count * repeats`` (a longer virtual epoch); index
             ``i`` and ``i + count`` are the same scene in ``fixed`` mode.
         keys: the item keys to return, a subset of :data:`KEYS` (default: all).
-
+        zoom: content scale range (>= 1). At 1 (default) the whole photo is scaled so its
+            short side is ``size`` before the scene's random crop, i.e. every scene of a photo
+            shows nearly the same content at the same scale. Above 1, a random square window of
+            side ``size * z`` is cut from the photo first, with ``z`` log-uniform in
+            ``[1, min(zoom, short side / size)]``: from the photo's native resolution (``z = 1``)
+            to a ``zoom`` times wider view (at most the whole photo). More distinct content and
+            texture scales is what stops a deblurring net trained on a handful of photos from
+            memorising them. The draws come from the sample's own generator before the
+            scene's, so ``zoom=1`` renders the same bits as before this option existed.
     Items (dict):
         ``blur``: combined DP view (the mean of ``left`` and ``right``), ``sharp``: all-in-focus
         crop, ``left`` / ``right``: DP views — each ``(3, size, size)`` float32 sRGB in [0, 1];
@@ -120,13 +128,15 @@ class SyntheticDPDataset(torch.utils.data.Dataset):
 
     def __init__(self, photos: Sequence[np.ndarray], count: int, size: int, max_coc: float, *, seed: int = 0,
                  fixed: bool = True, cache: bool = False, scene: str = "random", repeats: int = 1,
-                 keys: Sequence[str] | None = None):
+                 keys: Sequence[str] | None = None, zoom: float = 1.0):
         if scene not in SCENES:
             raise ConfigError(f"synthetic scene must be random, plane or mixed, got {scene!r}")
         keys = tuple(KEYS if keys is None else keys)
         bad = [k for k in keys if k not in KEYS]
         if bad or not keys:
             raise ConfigError(f"synthetic DP keys must be a non-empty subset of {', '.join(KEYS)}, got {list(keys)}")
+        if not float(zoom) >= 1.0:
+            raise ConfigError(f"synthetic DP zoom must be >= 1, got {zoom}")
         if cache and not fixed:
             raise ConfigError("synthetic DP: cache=True needs fixed=True (fresh scenes change every draw)")
         if int(count) <= 0 or int(size) <= 0 or int(repeats) <= 0 or not photos:
@@ -134,7 +144,7 @@ class SyntheticDPDataset(torch.utils.data.Dataset):
                               f"{len(photos)} photos, count={count}, size={size}, repeats={repeats}")
         self.photos, self.count, self.size = list(photos), int(count), int(size)
         self.max_coc, self.seed, self.fixed, self.cache = float(max_coc), int(seed), bool(fixed), bool(cache)
-        self.scene, self.repeats, self.keys = scene, int(repeats), keys
+        self.scene, self.repeats, self.keys, self.zoom = scene, int(repeats), keys, float(zoom)
         self._cache: dict[int, dict] = {}
 
     def __len__(self) -> int:
@@ -149,7 +159,7 @@ class SyntheticDPDataset(torch.utils.data.Dataset):
         from blurmap.synth.dp import DPConfig, make_dp_sample
 
         rng = np.random.default_rng([self.seed, i]) if self.fixed else np.random.default_rng(np.random.randint(2**31))
-        photo = self.photos[i % len(self.photos)]
+        photo = self._zoom_window(self.photos[i % len(self.photos)], rng)
         if self.scene_of(i) == "random":
             s = make_dp_sample(photo, rng, (self.size, self.size), DPConfig(max_coc=self.max_coc))
             s = {k: array_to_chw(s[k]) for k in ("aif", "left", "right", "combined", "coc")}
@@ -158,6 +168,16 @@ class SyntheticDPDataset(torch.utils.data.Dataset):
         out = {"blur": s["combined"], "sharp": s["aif"], "left": s["left"], "right": s["right"], "coc": s["coc"],
                "name": f"synthetic_{i:05d}"}
         return {k: out[k] for k in self.keys}
+
+    def _zoom_window(self, photo: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """A random square window of side ``size * z`` of ``photo`` (see ``zoom``); no draw at zoom 1."""
+        h, w = photo.shape[:2]
+        z_max = min(self.zoom, min(h, w) / self.size)
+        if z_max <= 1.0:
+            return photo
+        side = int(round(self.size * float(np.exp(rng.uniform(0.0, np.log(z_max))))))
+        y, x = int(rng.integers(0, h - side + 1)), int(rng.integers(0, w - side + 1))
+        return photo[y:y + side, x:x + side]
 
     def __getitem__(self, i: int) -> dict:
         n = len(self)

@@ -91,6 +91,10 @@ class DefocusMapConfig(RecipeConfig):
     synthetic_max_coc: float = 20.0
     synthetic_val_count: int = 4
     synthetic_holdout: List[str] = field(default_factory=lambda: ["chelsea"])
+    #: add the scikit-image texture samples (``blurmap.synth.bundled.TEXTURE_NAMES``) to training
+    synthetic_textures: bool = False
+    #: largest random zoom into a training photo (1 = whole photo; see SyntheticDPDataset)
+    synthetic_zoom: float = 1.0
     #: texture threshold (AiF gradient magnitude per px) of the coc_mae_textured metric
     texture_threshold: float = 0.02
 
@@ -127,8 +131,8 @@ class DefocusMapRecipe(Recipe):
     def build_datasets(self):
         c = self.cfg
         if c.synthetic_count > 0:
-            return {"train": SyntheticDPDataset(bundled_split(self.cfg.synthetic_holdout, False), c.synthetic_count, c.synthetic_size,
-                                                c.synthetic_max_coc, seed=c.train.seed, fixed=False)}
+            return {"train": SyntheticDPDataset(bundled_split(self.cfg.synthetic_holdout, False, c.synthetic_textures), c.synthetic_count, c.synthetic_size,
+                                                c.synthetic_max_coc, seed=c.train.seed, fixed=False, zoom=c.synthetic_zoom)}
         from blurmap.data.dpdd import DPDDDataset
 
         return {"train": DPDDDataset(c.data_root, c.train_split, with_coc=False)}

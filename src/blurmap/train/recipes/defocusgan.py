@@ -199,6 +199,10 @@ class DefocusGANConfig(RecipeConfig):
     synthetic_val_count: int = 4
     #: bundled photos kept out of training (validation only)
     synthetic_holdout: List[str] = field(default_factory=lambda: ["chelsea"])
+    #: add the scikit-image texture samples (``blurmap.synth.bundled.TEXTURE_NAMES``) to training
+    synthetic_textures: bool = False
+    #: largest random zoom into a training photo (1 = whole photo; see SyntheticDPDataset)
+    synthetic_zoom: float = 1.0
     # ---- losses (eq. 8)
     alpha: float = 0.012
     beta: float = 0.002
@@ -280,9 +284,10 @@ class DefocusGANRecipe(Recipe):
     def build_datasets(self):
         c = self.cfg
         if c.synthetic_count > 0:
-            return {"train": SyntheticDPDataset(bundled_split(self.cfg.synthetic_holdout, False), c.synthetic_count, c.synthetic_size,
+            return {"train": SyntheticDPDataset(bundled_split(self.cfg.synthetic_holdout, False, c.synthetic_textures), c.synthetic_count, c.synthetic_size,
                                                 c.synthetic_max_coc, seed=c.train.seed, repeats=c.synthetic_repeats,
-                                                scene=c.synthetic_scene, fixed=True, cache=True, keys=_SYNTH_KEYS)}
+                                                scene=c.synthetic_scene, fixed=True, cache=True, keys=_SYNTH_KEYS,
+                                                zoom=c.synthetic_zoom)}
         mode, cache = self._map_mode_and_dir(c.train_split)
         return {"train": DPDDPatches(c.data_root, c.train_split, c.patch_size, c.patch_stride, mode, cache, c.min_sharpness)}
 
