@@ -117,6 +117,25 @@ def test_killed_run_resumes_bit_exactly(reference, tmp_path):
     assert a["optimizers"]["net"]["state"][0]["exp_avg"].equal(b["optimizers"]["net"]["state"][0]["exp_avg"])
 
 
+def test_init_from_loads_weights_and_refuses_other_models(reference, tmp_path):
+    from blurmap.errors import WeightsError
+    from blurmap.weights import save_weights
+
+    src = reference.final_weights["net"]
+    # lr 0: Adam leaves the parameters where they start, so the exported weights are the loaded ones
+    run = ["epochs=0.125", "image_size=48", "train.crop_size=32", "train.progress=none", "lr=0",
+           f"train.init_from.net={src}"]
+    res = train(load_config(TINY, run), out=tmp_path / "ft")
+    loaded, _ = load_weights(res.final_weights["net"])
+    assert _same_tensors(loaded, load_weights(src)[0])
+    with pytest.raises(ConfigError, match="no model 'generator'"):
+        train(load_config(TINY, run[:-1] + [f"train.init_from.generator={src}"]), out=tmp_path / "a")
+    other = save_weights(tmp_path / "w4.safetensors", build_model("tiny_unet", channels=4), "tiny_unet", {"channels": 4})
+    with pytest.raises(WeightsError, match="w4.safetensors: built with config"):
+        train(load_config(TINY, run[:-1] + [f"train.init_from.net={other}"]), out=tmp_path / "b")
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b" / "final").exists()
+
+
 def test_truncated_checkpoint_falls_back_with_warning(tmp_path):
     small = ["epochs=1", "image_size=48", "train.crop_size=32", "train.checkpoint_every=4",
              "train.keep_checkpoints=3", "train.progress=none"]

@@ -29,7 +29,7 @@ import torch
 from torch import nn
 
 from blurmap import __version__
-from blurmap.errors import ConfigError
+from blurmap.errors import ConfigError, WeightsError
 from blurmap.train.checkpoint import CheckpointWarning, list_checkpoints, load_latest_checkpoint, save_checkpoint
 from blurmap.train.config import LoadedConfig
 from blurmap.train.ema import EMA
@@ -230,6 +230,30 @@ def _model_spec_meta(name: str, spec: Any, module: nn.Module) -> Optional[dict]:
     return {"name": registry, "config": dict(getattr(module, "init_kwargs", {}))}
 
 
+def _as_json(config: Mapping) -> Any:
+    import json
+
+    return json.loads(json.dumps(dict(config), default=str))  # tuples vs lists: compare as stored
+
+
+def _init_from(init_from: dict, bare: dict[str, nn.Module], specs: dict[str, dict]) -> None:
+    """Load ``train.init_from`` weights into the freshly built models (strict, same config)."""
+    from blurmap.weights import load_weights
+
+    for name, path in init_from.items():
+        if name not in bare:
+            raise ConfigError(f"train.init_from: the recipe has no model {name!r}; its models: {', '.join(bare)}")
+        spec = specs.get(name)
+        state, meta = load_weights(path, expected_name=spec["name"] if spec else None)
+        if spec is not None and _as_json(meta["config"]) != _as_json(spec["config"]):
+            raise WeightsError(f"{path}: built with config {meta['config']}, but the recipe builds "
+                               f"{spec['name']!r} with {spec['config']}")
+        try:
+            bare[name].load_state_dict(state, strict=True)
+        except RuntimeError as ex:
+            raise WeightsError(f"{path}: weights do not fit model {name!r} ({str(ex).splitlines()[0]})") from None
+
+
 # --------------------------------------------------------------------------------- engine
 
 
@@ -310,6 +334,9 @@ def _train(loaded: LoadedConfig, run_dir: Path, resume: Optional[bool], existing
         meta = _model_spec_meta(name, spec, module)
         if meta is not None:
             specs[name] = meta
+    resuming = resume is not False and bool(existing)
+    if t.init_from and not resuming:
+        _init_from(t.init_from, bare, specs)
     optimizers = dict(recipe.build_optimizers(bare))
     datasets = dict(recipe.build_datasets())
     val_sets = dict(recipe.build_val_datasets())

@@ -81,7 +81,7 @@ import importlib
 import pkgutil
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import Any, Callable, ClassVar, Mapping, Optional, Protocol, Sequence
+from typing import Any, Callable, ClassVar, Dict, Mapping, Optional, Protocol, Sequence
 
 import torch
 from omegaconf import MISSING
@@ -133,6 +133,11 @@ class TrainConfig:
     keep_checkpoints: int = 3
     #: "auto" (rich bar on a TTY, plain lines otherwise), "rich", "plain" or "none"
     progress: str = "auto"
+    #: fine-tune: ``{model: weights.safetensors}`` loaded into the recipe's models before the
+    #: first step (e.g. ``train.init_from.f=runs/a/final/f.safetensors``). The file must hold
+    #: the same registry name and config as the recipe builds. A resumed run ignores it (its
+    #: checkpoint has newer weights).
+    init_from: Dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
