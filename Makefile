@@ -26,8 +26,12 @@ test: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/blurmap demo -o demo-output
 
+# The quick tables (minutes). The quality scripts in benchmarks/ need weights or train for an
+# hour (bladenet_cpu_acceptance.py); run them one by one, see docs/benchmarks.md.
 bench: $(STAMP)
-	for f in benchmarks/*.py; do $(BIN)/python $$f || exit 1; done
+	OMP_NUM_THREADS=2 $(BIN)/blurmap bench speed
+	OMP_NUM_THREADS=2 $(BIN)/blurmap bench memory
+	OMP_NUM_THREADS=2 $(BIN)/blurmap bench synth
 
 clean:
 	rm -rf $(VENV) demo-output
