@@ -128,3 +128,18 @@ def test_unet_gradients_flow_through_bsa():
     out, atts = net(torch.rand(2, 3, 16, 16))
     (out.mean() + sum(a.mean() for a in atts)).backward()
     assert net.up2.bsa.conv.weight.grad is not None
+
+
+def test_forward_outputs_selects_what_training_and_inference_need():
+    torch.manual_seed(0)
+    net = build_model("bladenet", width=4, bottleneck_mult=2).eval()
+    x = torch.rand(1, 3, 20, 28)
+    with torch.no_grad():
+        full = net.forward_train(x)
+        assert torch.equal(net(x), full["image"])
+        assert torch.equal(net(x, outputs="all")["lbp_logits"], full["lbp_logits"])
+        assert torch.allclose(net(x, outputs="lbp"), full["lbp_logits"], atol=1e-6)
+    with pytest.raises(ValueError, match="image, all or lbp"):
+        net(x, outputs="map")
+    with pytest.raises(ValueError, match="no LBP"):
+        build_model("bladenet", width=4, bottleneck_mult=2, use_lbp=False)(x, outputs="lbp")

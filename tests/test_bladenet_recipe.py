@@ -62,13 +62,17 @@ def test_step_losses_follow_the_phase():
     from blurmap.models import build_model
 
     net = build_model("bladenet", **r.model_kwargs())
+    calls = []  # a DDP wrapper only syncs gradients of passes made through the module's __call__
+    net.register_forward_pre_hook(lambda module, args: calls.append(1))
     batch = _sample()
     lbp_phase, main_phase = r.phases()
     out = r.step(batch, _ctx(net, lbp_phase))
+    assert len(calls) == 1
     assert set(out) == {"loss", "bce"}
     assert out["loss"].item() == pytest.approx(bce_loss(net.lbp(batch["blur"]), batch["mask"]).item(), rel=1e-5)
 
     out = r.step(batch, _ctx(net, main_phase))
+    assert len(calls) == 2
     f = net.forward_train(batch["blur"])
     mse = torch.nn.functional.mse_loss(f["image"], batch["sharp"])
     expected = mse + 0.25 * dice_loss(f["attention"], batch["mask"]) + 0.01 * bce_loss(f["lbp_logits"], batch["mask"])

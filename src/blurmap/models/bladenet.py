@@ -313,8 +313,20 @@ class BladeNet(nn.Module):
             out["attention"] = total[..., :h, :w]
         return out
 
-    def forward(self, blurred: torch.Tensor) -> torch.Tensor:
-        return self.forward_train(blurred)["image"]
+    def forward(self, blurred: torch.Tensor, outputs: str = "image"):
+        """``outputs="image"`` (default, what inference and ONNX export use): the restored
+        ``(B, 3, H, W)``; ``"all"``: the dict of :meth:`forward_train`; ``"lbp"``: the LBP
+        logits ``(B, 1, H, W)`` alone. Training calls the module with ``outputs=`` rather than
+        the methods directly, so a DistributedDataParallel wrapper sees every forward pass."""
+        if outputs == "image":
+            return self.forward_train(blurred)["image"]
+        if outputs == "all":
+            return self.forward_train(blurred)
+        if outputs == "lbp":
+            if self.lbp is None:
+                raise ValueError("this BladeNet has no LBP (use_lbp=False)")
+            return self.lbp(blurred)
+        raise ValueError(f"outputs must be image, all or lbp, got {outputs!r}")
 
     @torch.no_grad()
     def predict(self, blurred: torch.Tensor) -> dict[str, torch.Tensor]:

@@ -253,7 +253,7 @@ class BladeNetRecipe(Recipe):
     # --- losses -----------------------------------------------------------------------------
     def _losses(self, net, batch: dict, ctx) -> dict:
         c = self.cfg
-        out = net.forward_train(batch["blur"])
+        out = net(batch["blur"], outputs="all")  # through __call__: a DDP wrapper syncs gradients
         logs = {}
         total = 0.0
         if ctx.loss_on("mse"):
@@ -272,8 +272,7 @@ class BladeNetRecipe(Recipe):
 
     def step(self, batch, ctx):
         if ctx.phase.options.get("lbp_only"):
-            lbp = ctx.unwrap("net").lbp
-            loss = bce_loss(lbp(batch["blur"]), batch["mask"])
+            loss = bce_loss(ctx.models["net"](batch["blur"], outputs="lbp"), batch["mask"])
             return {"loss": loss, "bce": loss}
         if isinstance(ctx.phase.data, tuple):  # joint: {"reds": batch, "lbs": batch}
             result, total = {}, 0.0
@@ -289,7 +288,7 @@ class BladeNetRecipe(Recipe):
         from blurmap.metrics import masked_psnr
 
         net = ctx.models["net"]
-        out = net.forward_train(batch["blur"])
+        out = net(batch["blur"], outputs="all")
         image = out["image"].float().clamp(0, 1)
         res = {"input": batch["blur"], "output": image, "target": batch["sharp"]}
         metrics = {}
