@@ -90,3 +90,10 @@ def test_cli_rejects_bad_key_before_training(tmp_path, capsys):
     assert code == 1
     assert err.startswith("blurmap: error: ") and "'train.bach_size'" in err and err.count("\n") == 1
     assert not run.exists()  # nothing was built or written
+
+
+@pytest.mark.parametrize("path", sorted((REPO / "configs").rglob("*.yaml")),
+                         ids=lambda p: p.stem)
+def test_every_shipped_config_is_valid(path):
+    lc = load_config(path)  # a typo or a key the recipe dropped is a ConfigError here
+    assert lc.cfg.recipe == lc.recipe_cls.name and "recipe:" in lc.to_yaml()
