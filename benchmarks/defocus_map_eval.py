@@ -3,7 +3,8 @@
 Scenes: ``blurmap.synth.dp.make_dp_sample`` (layered planes / ramps, occlusion-aware linear-
 light rendering) with ``|CoC| <= --max-coc`` (20 px) on photos the CPU training never sees
 (bundled ``chelsea`` is held out by ``configs/defocus_map_cpu.yaml``; scikit-image's
-``camera`` is not bundled at all), fixed seeds.
+``camera`` is not a bundled photo, but it is one of the texture samples a run with
+``synthetic_textures: true`` trains on: score such weights with ``--photos chelsea``), fixed seeds.
 
 Tables printed:
 
@@ -32,7 +33,7 @@ import numpy as np
 import torch
 
 
-def _scenes(n: int, size: tuple[int, int], max_coc: float):
+def _scenes(n: int, size: tuple[int, int], max_coc: float, names: list[str]):
     from skimage import data
 
     from blurmap.synth.bundled import bundled_image
@@ -40,7 +41,6 @@ def _scenes(n: int, size: tuple[int, int], max_coc: float):
 
     photos = {"chelsea": bundled_image("chelsea"),
               "camera": np.repeat(data.camera()[..., None], 3, -1).astype(np.float32) / 255.0}
-    names = list(photos)
     out = []
     for i in range(n):
         name = names[i % len(names)]
@@ -64,6 +64,7 @@ def main() -> None:
     ap.add_argument("--weights", help="defocus_map_net weights (trained net row)")
     ap.add_argument("--kernels", help="dp_kernel_bank weights (learned-kernel row of the ablation)")
     ap.add_argument("--scenes", type=int, default=4)
+    ap.add_argument("--photos", default="chelsea,camera", help="held-out photos, cycled: chelsea and/or camera")
     ap.add_argument("--size", default="192x256", help="HxW of the scenes")
     ap.add_argument("--max-coc", type=float, default=20.0)
     ap.add_argument("--steps", type=int, default=300)
@@ -79,7 +80,10 @@ def main() -> None:
 
     h, w = (int(v) for v in args.size.lower().split("x"))
     t0 = time.time()
-    scenes = _scenes(args.scenes, (h, w), args.max_coc)
+    names = [n.strip() for n in args.photos.split(",") if n.strip()]
+    if not names or any(n not in ("chelsea", "camera") for n in names):
+        ap.error(f"--photos: expected chelsea and/or camera, got {args.photos!r}")
+    scenes = _scenes(args.scenes, (h, w), args.max_coc, names)
     print(f"{len(scenes)} scenes {h}x{w}, |CoC| <= {args.max_coc} px, texture threshold {args.texture} "
           f"(rendered in {time.time() - t0:.1f} s)")
     for s in scenes:
