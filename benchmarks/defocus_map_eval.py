@@ -69,6 +69,7 @@ def main() -> None:
     ap.add_argument("--max-coc", type=float, default=20.0)
     ap.add_argument("--steps", type=int, default=300)
     ap.add_argument("--texture", type=float, default=0.02)
+    ap.add_argument("--no-optimize", action="store_true", help="skip the per-pair --optimize rows (net only)")
     ap.add_argument("--deconv", default="rl", choices=["wiener", "rl", "hyper_laplacian"])
     args = ap.parse_args()
     torch.set_num_threads(max(1, torch.get_num_threads()))
@@ -105,7 +106,7 @@ def main() -> None:
         from blurmap.weights import load_model
 
         kernel_sets["learned"] = load_model(args.kernels, expected_name="dp_kernel_bank")("left").detach()
-    for kname, stack in kernel_sets.items():
+    for kname, stack in ({} if args.no_optimize else kernel_sets).items():
         def run_opt(s, stack=stack):
             return optimize_defocus_map(_t(s["left"]), _t(s["right"]), steps=args.steps, bank=stack)[0, 0].numpy()
 
