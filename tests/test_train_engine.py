@@ -37,6 +37,16 @@ FEATURES = ["epochs=4", "warmup_iters=5", "image_size=48", "train.crop_size=32",
 TOTAL = 37
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _one_torch_thread():
+    """This process trains on one thread, as the child runs of the kill test do (OMP_NUM_THREADS=1):
+    float reductions depend on the thread count, and the resume test compares runs bit for bit."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 def _env():
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1")
     env.pop("WORLD_SIZE", None)

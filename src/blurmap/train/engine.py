@@ -362,7 +362,7 @@ def _train(loaded: LoadedConfig, run_dir: Path, resume: Optional[bool], existing
 
     # --- resume ----------------------------------------------------------------------------------
     start_step, resumed_from = 0, None
-    if resume is not False and existing:
+    if resuming:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", CheckpointWarning)
             resumed_from, state = load_latest_checkpoint(run_dir)
