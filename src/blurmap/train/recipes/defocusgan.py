@@ -201,7 +201,9 @@ class DefocusGANConfig(RecipeConfig):
     synthetic_holdout: List[str] = field(default_factory=lambda: ["chelsea"])
     #: add the scikit-image texture samples (``blurmap.synth.bundled.TEXTURE_NAMES``) to training
     synthetic_textures: bool = False
-    #: largest random zoom into a training photo (1 = whole photo; see SyntheticDPDataset)
+    #: training content scale range: 1 = the whole photo each time; Z > 1 = a random window of
+    #: side size*z, z log-uniform in [1, Z] (native resolution up to a Z times wider view; see
+    #: SyntheticDPDataset zoom)
     synthetic_zoom: float = 1.0
     # ---- losses (eq. 8)
     alpha: float = 0.012
