@@ -72,3 +72,25 @@ def test_bad_settings_are_config_errors(dpdd):
             recipe = loaded.recipe_cls(loaded.cfg)
             recipe.build_datasets()
             recipe.build_val_datasets()
+
+
+def test_lr_final_cosine_decays_the_trained_models_only(dpdd):
+    loaded = load_config(None, data={"recipe": "defocus_map", "data_root": str(dpdd), "lr": 1e-3,
+                                     "lr_final": 1e-5, "learn_kernel": False})
+    recipe = loaded.recipe_cls(loaded.cfg)
+    models = {k: torch.nn.Linear(1, 1) for k in ("f", "g")}
+    opts = {k: torch.optim.SGD(m.parameters(), lr=1e-3) for k, m in models.items()}
+    scheds = recipe.build_schedulers(opts, total_steps=10)
+    assert set(scheds) == {"f"}  # g is never stepped without learn_kernel: no scheduler for it
+    lrs = []
+    for _ in range(10):
+        opts["f"].step()
+        scheds["f"].step()
+        lrs.append(opts["f"].param_groups[0]["lr"])
+    # cosine: halfway the lr is the mean of the two ends; at the end it is lr_final
+    assert lrs[4] == pytest.approx((1e-3 + 1e-5) / 2, rel=1e-6)
+    assert lrs[-1] == pytest.approx(1e-5, rel=1e-6)
+    assert all(a > b for a, b in zip(lrs, lrs[1:]))
+    with pytest.raises(ConfigError, match="lr_final"):
+        loaded = load_config(None, data={"recipe": "defocus_map", "data_root": str(dpdd), "lr_final": 1.0})
+        loaded.recipe_cls(loaded.cfg)

@@ -21,6 +21,7 @@ DefocusGAN §3 (eqs. 1-5) and its implementation details:
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import List, Optional
 
@@ -77,6 +78,9 @@ class DefocusMapConfig(RecipeConfig):
     # ---- schedule (paper: 10 epochs f, then alternate every 5 until 30)
     lr: float = 2.0e-5
     kernel_lr: Optional[float] = None
+    #: cosine-decay every learning rate to ``lr_final / lr`` of its start over the whole run
+    #: (None = constant, as the paper)
+    lr_final: Optional[float] = None
     epochs: float = 30
     f_epochs: float = 10
     alternate_every: float = 5
@@ -112,6 +116,8 @@ class DefocusMapRecipe(Recipe):
         bad = [v for v in cfg.views if v not in ("left", "right", "combined")]
         if bad or not cfg.views:
             raise ConfigError(f"views: expected a non-empty list of left/right/combined, got {list(cfg.views)}")
+        if cfg.lr_final is not None and not 0 < cfg.lr_final <= cfg.lr:
+            raise ConfigError(f"lr_final must be in (0, lr], got {cfg.lr_final} (lr {cfg.lr})")
         if not 0 < cfg.f_epochs <= cfg.epochs:
             raise ConfigError(f"f_epochs must be in (0, epochs], got {cfg.f_epochs} (epochs {cfg.epochs})")
 
@@ -129,6 +135,20 @@ class DefocusMapRecipe(Recipe):
             "f": torch.optim.Adam(models["f"].parameters(), lr=c.lr, betas=(0.9, 0.999)),
             "g": torch.optim.Adam(models["g"].parameters(), lr=c.kernel_lr or c.lr, betas=(0.9, 0.999)),
         }
+
+    def build_schedulers(self, optimizers, total_steps):
+        c = self.cfg
+        if c.lr_final is None:
+            return {}
+        ratio = c.lr_final / c.lr
+
+        def factor(step, n=max(int(total_steps), 1)):
+            # the engine steps each scheduler once per optimizer step of the run, whichever
+            # model that step trains, so f and g follow one clock
+            return ratio + (1 - ratio) * 0.5 * (1 + math.cos(math.pi * min(step, n) / n))
+
+        trained = {"f", "g"} if c.learn_kernel else {"f"}  # a never-stepped optimizer gets no scheduler
+        return {k: torch.optim.lr_scheduler.LambdaLR(o, factor) for k, o in optimizers.items() if k in trained}
 
     def build_datasets(self):
         c = self.cfg
