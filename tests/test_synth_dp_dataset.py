@@ -153,3 +153,16 @@ def test_texture_photos_join_the_training_side_only():
         assert img.ndim == 3 and img.shape[2] == 3 and img.dtype == np.float32 and 0 <= img.min() <= img.max() <= 1
     gray = bundled_image("camera")  # grey-scale sample repeated to 3 channels
     assert np.array_equal(gray[..., 0], gray[..., 2])
+
+
+def test_a_held_out_texture_sample_moves_to_the_held_out_side():
+    from blurmap.synth.bundled import TEXTURE_NAMES, bundled_split
+
+    train = bundled_split(["chelsea", "camera"], False, textures=True)
+    held = bundled_split(["chelsea", "camera"], True, textures=True)
+    camera, chelsea = bundled_image("camera"), bundled_image("chelsea")
+    assert len(train) == len(bundled_split(["chelsea"], False)) + len(TEXTURE_NAMES) - 1
+    assert not any(img.shape == camera.shape and np.array_equal(img, camera) for img in train)
+    assert len(held) == 2 and np.array_equal(held[0], chelsea) and np.array_equal(held[1], camera)
+    with pytest.raises(ConfigError, match="unknown bundled photo 'lena'"):
+        bundled_split(["lena"], True)

@@ -81,10 +81,12 @@ def bundled_split(holdout_names, holdout: bool, textures: bool = False) -> list[
     """The bundled photos on one side of a train/held-out split.
 
     Args:
-        holdout_names: names (from ``BUNDLED_NAMES``) kept out of training.
+        holdout_names: names kept out of training: bundled photos (``BUNDLED_NAMES``) and, for
+            runs with ``textures``, texture samples (``TEXTURE_NAMES``, e.g. ``camera``, so a
+            benchmark can score on it).
         holdout: True for the held-out photos, False for the training ones.
-        textures: add the ``TEXTURE_NAMES`` images to the training side (never to the
-            held-out side, so validation numbers stay comparable).
+        textures: add the ``TEXTURE_NAMES`` images not held out to the training side (never
+            to the held-out side, so validation numbers stay comparable).
     Returns:
         list of HxWx3 float32 photos in ``BUNDLED_NAMES`` order (then ``TEXTURE_NAMES``).
     Raises:
@@ -92,14 +94,17 @@ def bundled_split(holdout_names, holdout: bool, textures: bool = False) -> list[
     """
     from blurmap.errors import ConfigError
 
-    unknown = [n for n in holdout_names if n not in BUNDLED_NAMES]
+    unknown = [n for n in holdout_names if n not in BUNDLED_NAMES + TEXTURE_NAMES]
     if unknown:
-        raise ConfigError(f"synthetic_holdout: unknown bundled photo {unknown[0]!r}; known: {', '.join(BUNDLED_NAMES)}")
+        raise ConfigError(f"synthetic_holdout: unknown bundled photo {unknown[0]!r}; "
+                          f"known: {', '.join(BUNDLED_NAMES + TEXTURE_NAMES)}")
     names = [n for n in BUNDLED_NAMES if (n in holdout_names) == holdout]
+    if holdout:
+        names += [n for n in TEXTURE_NAMES if n in holdout_names]
     if not names:
         raise ConfigError("synthetic_holdout leaves no photos for " + ("validation" if holdout else "training"))
     if textures and not holdout:
-        names += list(TEXTURE_NAMES)
+        names += [n for n in TEXTURE_NAMES if n not in holdout_names]
     return [bundled_image(n) for n in names]
 
 
