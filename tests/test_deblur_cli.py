@@ -162,6 +162,14 @@ def test_weights_refused(tmp_path, blade_weights, unet_weights, capsys):
     # a model without a map cannot --save-map
     assert main(["deblur", str(tmp_path / "a.png"), "-o", str(out), "--weights", str(unet_weights), "--save-map"]) == 1
     assert "predicts no map" in capsys.readouterr().err
+    # a defocus-map network takes two DP views: refused for deblur and export, in one line
+    net = build_model("defocus_map_net", channels=4, levels=1, blocks=1)
+    dmap = save_weights(tmp_path / "dmap.safetensors", net, "defocus_map_net", net.init_kwargs)
+    for args in (["deblur", str(tmp_path / "a.png"), "-o", str(out), "--weights", str(dmap)],
+                 ["export", "--weights", str(dmap), "--format", "onnx", "-o", str(out / "m.onnx")]):
+        assert main(args) == 1
+        err = capsys.readouterr().err.strip()
+        assert "dmap.safetensors: holds 'defocus_map_net' weights" in err and len(err.splitlines()) == 1
     assert not out.exists()
 
 

@@ -30,6 +30,8 @@ KIND_MODELS: dict[str, tuple[str, ...]] = {
     "defocus": ("defocusgan",),
     "local": ("bladenet",),
 }
+#: registered networks that take dual-pixel views (or are kernels), not one image to restore
+NOT_DEBLURRERS: tuple[str, ...] = ("defocus_map_net", "dp_kernel_bank")
 
 # What each network's "map" output means (for colour maps): signed CoC px or probability.
 MAP_KINDS: dict[str, str] = {"bladenet": "mask", "lbp": "mask", "defocusgan": "coc"}
@@ -137,6 +139,11 @@ def load_model(
     if kind is not None and name not in KIND_MODELS[kind]:
         raise WeightsError(
             f"{path}: holds {name!r} weights, not a {kind} model ({', '.join(KIND_MODELS[kind])})"
+        )
+    if name in NOT_DEBLURRERS:
+        raise WeightsError(
+            f"{path}: holds {name!r} weights, which estimate defocus maps from dual-pixel views and do not "
+            "restore images (use `blurmap defocus-map --weights` or blurmap.estimate_defocus_map)"
         )
     network: nn.Module = _load_network(path)
     return Deblurrer(
