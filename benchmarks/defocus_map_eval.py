@@ -1,10 +1,11 @@
 """Defocus-map quality on held-out synthetic DP scenes (issue 5; paper Tables 3 and 5).
 
-Scenes: ``blurmap.synth.dp.make_dp_sample`` (layered planes / ramps, occlusion-aware linear-
-light rendering) with ``|CoC| <= --max-coc`` (20 px) on photos the CPU training never sees
-(bundled ``chelsea`` is held out by ``configs/defocus_map_cpu.yaml``; scikit-image's
-``camera`` is not a bundled photo, but it is one of the texture samples a run with
-``synthetic_textures: true`` trains on: score such weights with ``--photos chelsea``), fixed seeds.
+Scenes: ``blurmap.eval.defocus_map.heldout_dp_scenes`` (layered planes / ramps, occlusion-aware
+linear-light rendering) with ``|CoC| <= --max-coc`` (20 px), fixed seeds, on photos the CPU
+training never sees: bundled ``chelsea`` (held out by every DP config) and scikit-image's
+``camera`` (held out of the texture samples by ``configs/defocus_map_starter.yaml``; a run of
+another config with ``synthetic_textures: true`` trains on it: score such weights with
+``--photos chelsea``).
 
 Tables printed:
 
@@ -20,8 +21,8 @@ Tables printed:
    scored as in tables 1 and 2.
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/defocus_map_eval.py \\
-        [--weights runs/defocus_map_cpu/final/f.safetensors] [--kernels runs/.../final/g.safetensors] \\
-        [--scenes 4] [--size 192x256] [--steps 300] [--deconv rl]
+        [--weights defocus-map | runs/.../final/f.safetensors] [--kernels runs/.../final/g.safetensors] \\
+        [--scenes 4] [--size 192x256] [--margin 0] [--steps 300] [--deconv rl] [--no-optimize]
 """
 
 from __future__ import annotations
@@ -33,35 +34,13 @@ import numpy as np
 import torch
 
 
-def _scenes(n: int, size: tuple[int, int], max_coc: float, names: list[str]):
-    from skimage import data
-
-    from blurmap.synth.bundled import bundled_image
-    from blurmap.synth.dp import DPConfig, make_dp_sample
-
-    photos = {"chelsea": bundled_image("chelsea"),
-              "camera": np.repeat(data.camera()[..., None], 3, -1).astype(np.float32) / 255.0}
-    out = []
-    for i in range(n):
-        name = names[i % len(names)]
-        s = make_dp_sample(photos[name], np.random.default_rng([2026, i]), size, DPConfig(max_coc=max_coc))
-        s["name"] = f"{name}#{i} ({s['info']['scene']}, peak {s['info']['peak_coc']:.1f} px)"
-        out.append(s)
-    return out
-
-
 def _t(a: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(a.transpose(2, 0, 1)))[None]
 
 
-def _texture(aif: np.ndarray, thr: float) -> np.ndarray:
-    gy, gx = np.gradient(aif.mean(-1))
-    return np.hypot(gx, gy) > thr
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--weights", help="defocus_map_net weights (trained net row)")
+    ap.add_argument("--weights", help="defocus_map_net weights (trained net row): a file, or 'defocus-map' (shipped)")
     ap.add_argument("--kernels", help="dp_kernel_bank weights (learned-kernel row of the ablation)")
     ap.add_argument("--scenes", type=int, default=4)
     ap.add_argument("--photos", default="chelsea,camera", help="held-out photos, cycled: chelsea and/or camera")
@@ -69,12 +48,14 @@ def main() -> None:
     ap.add_argument("--max-coc", type=float, default=20.0)
     ap.add_argument("--steps", type=int, default=300)
     ap.add_argument("--texture", type=float, default=0.02)
+    ap.add_argument("--margin", type=int, default=0, help="border px left out of the map scores")
     ap.add_argument("--no-optimize", action="store_true", help="skip the per-pair --optimize rows (net only)")
     ap.add_argument("--deconv", default="rl", choices=["wiener", "rl", "hyper_laplacian"])
     args = ap.parse_args()
     torch.set_num_threads(max(1, torch.get_num_threads()))
 
     from blurmap.deconv import deconvolve
+    from blurmap.eval.defocus_map import HELDOUT_PHOTOS, heldout_dp_scenes, map_errors, texture_mask
     from blurmap.metrics import mae, psnr, ssim
     from blurmap.models.defocus_map import optimize_defocus_map
     from blurmap.physics.kernels import dp_kernel_stack
@@ -82,19 +63,20 @@ def main() -> None:
     h, w = (int(v) for v in args.size.lower().split("x"))
     t0 = time.time()
     names = [n.strip() for n in args.photos.split(",") if n.strip()]
-    if not names or any(n not in ("chelsea", "camera") for n in names):
+    if not names or any(n not in HELDOUT_PHOTOS for n in names):
         ap.error(f"--photos: expected chelsea and/or camera, got {args.photos!r}")
-    scenes = _scenes(args.scenes, (h, w), args.max_coc, names)
+    scenes = heldout_dp_scenes(args.scenes, (h, w), args.max_coc, names)
     print(f"{len(scenes)} scenes {h}x{w}, |CoC| <= {args.max_coc} px, texture threshold {args.texture} "
           f"(rendered in {time.time() - t0:.1f} s)")
     for s in scenes:
-        print("  ", s["name"], f"textured {100 * _texture(s['aif'], args.texture).mean():.0f}% of px")
+        print("  ", s["name"], f"textured {100 * texture_mask(s['aif'], args.texture).mean():.0f}% of px")
 
     estimators = {}
     if args.weights:
+        from blurmap.api import resolve_weights
         from blurmap.weights import load_model
 
-        net = load_model(args.weights, expected_name="defocus_map_net")
+        net = load_model(resolve_weights(args.weights), expected_name="defocus_map_net")
 
         def run_net(s, net=net):
             with torch.no_grad():
@@ -120,11 +102,10 @@ def main() -> None:
             t = time.time()
             coc = np.asarray(fn(s), dtype=np.float32)
             secs.append(time.time() - t)
-            tex = _texture(s["aif"], args.texture)
-            e = np.abs(np.abs(coc) - np.abs(s["coc"]))
-            errs.append(e.mean())
-            errs_tex.append(e[tex].mean())
-            signed_tex.append(np.abs(coc - s["coc"])[tex].mean())
+            e = map_errors(coc, s["coc"], s["aif"], args.texture, args.margin)
+            errs.append(e["mae"])
+            errs_tex.append(e["mae_textured"])
+            signed_tex.append(e["signed_mae_textured"])
             rec = deconvolve(_t(s["combined"]), torch.from_numpy(coc)[None, None], args.deconv)[0].permute(1, 2, 0).numpy()
             scores.append((psnr(rec, s["aif"]), ssim(rec, s["aif"]), mae(rec, s["aif"])))
         rows[name] = (np.mean(errs), np.mean(errs_tex), np.mean(signed_tex), *np.mean(scores, 0), np.mean(secs))
