@@ -6,7 +6,7 @@ net. Input: one synthetic DP pair rendered from a bundled photo at ``--size``. P
 time and the process CPU time of the run (on a box shared with other jobs the wall time is
 inflated; the CPU time is not), and the map's MAE of |CoC| against the ground truth.
 
-    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/defocus_map_speed.py [--size 1120x1680] [--weights W]
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/defocus_map_speed.py [--size 1120x1680] [--weights defocus-map|W]
 """
 
 from __future__ import annotations
@@ -50,11 +50,10 @@ def main() -> None:
 
     timed("optimize", lambda: optimize_defocus_map(left, right, steps=args.steps))
     if args.weights:
-        from blurmap.weights import load_model
+        from blurmap.api import estimate_defocus_map
 
-        net = load_model(args.weights, expected_name="defocus_map_net")
-        with torch.no_grad():
-            timed("net", lambda: net.estimate(left, right))
+        # the code path of `blurmap defocus-map --weights` (tiled, whatever the image size)
+        timed("net (tiled)", lambda: estimate_defocus_map(left, right, weights=args.weights))
     print(f"{w}x{h} pair ({s['info']['scene']}, peak |CoC| {s['info']['peak_coc']:.1f} px), {args.threads} thread(s)")
     print("| method | wall s | CPU s | MAE |CoC| px (all pixels) |")
     print("|---|---|---|---|")

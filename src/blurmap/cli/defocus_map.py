@@ -39,7 +39,9 @@ def defocus_map(
     right: Path = typer.Option(..., "--right", help="Right dual-pixel view (same size)."),
     output: Path = typer.Option(..., "--output", "-o", help="Output .npy: float32 (H, W) signed CoC in px."),
     png: Optional[Path] = typer.Option(None, "--png", help="Also write a colour-mapped PNG with a colour bar."),
-    weights: Optional[Path] = typer.Option(None, "--weights", help="Trained defocus_map_net weights (.safetensors)."),
+    weights: Optional[str] = typer.Option(
+        None, "--weights", help="Trained defocus_map_net weights: a .safetensors file, or 'defocus-map' (the shipped starter)."
+    ),
     optimize: bool = typer.Option(False, "--optimize", help="Per-pair self-supervised estimation (no weights; the default)."),
     steps: int = typer.Option(300, "--steps", min=1, help="Optimisation steps of the coarse stage (--optimize)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing output files."),
@@ -58,11 +60,14 @@ def defocus_map(
             raise BlurmapError(f"{out}: already exists (use --overwrite to replace it)")
         if not (out.parent if str(out.parent) else Path(".")).is_dir():
             raise BlurmapError(f"{out}: output folder {out.parent} does not exist")
-    model = None
-    if weights is not None:
-        from blurmap.weights import load_model
+    path = None
+    if weights is not None:  # settle the weights before the images are read
+        from blurmap.api import resolve_weights, weights_model_name
 
-        model = load_model(weights, expected_name="defocus_map_net")
+        path = resolve_weights(weights)
+        name, _ = weights_model_name(path)
+        if name != "defocus_map_net":
+            raise BlurmapError(f"{path}: holds {name!r} weights, not a defocus-map network (defocus_map_net)")
     lv, rv = read_image(left).array, read_image(right).array
     if lv.shape != rv.shape:
         raise BlurmapError(
@@ -70,9 +75,10 @@ def defocus_map(
         )
     lt = torch.from_numpy(np.ascontiguousarray(lv.transpose(2, 0, 1)))[None]
     rt = torch.from_numpy(np.ascontiguousarray(rv.transpose(2, 0, 1)))[None]
-    if model is not None:
-        with torch.no_grad():
-            coc = model.estimate(lt, rt)
+    if path is not None:
+        from blurmap.api import estimate_defocus_map
+
+        coc = estimate_defocus_map(lt, rt, weights=path)  # tiled: any image size in flat memory
     else:
         from blurmap.models.defocus_map import optimize_defocus_map
 
