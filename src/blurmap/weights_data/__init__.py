@@ -4,17 +4,18 @@ The ``.safetensors`` files in this folder are trained by the project's recipes (
 cards in ``docs/``) and installed with the package. Each file embeds its model name and
 config (:mod:`blurmap.weights`), so the registry below only maps friendly names to files:
 
-========== ================================== ============= =========================
-alias      file                               model         what it does
-========== ================================== ============= =========================
-defocus    defocusgan_starter.safetensors     defocusgan    single-image defocus deblurring
-local      bladenet_starter.safetensors       bladenet      local motion deblurring + blur mask
-========== ================================== ============= =========================
+=========== =============================== =============== ===================================
+alias       file                            model           what it does
+=========== =============================== =============== ===================================
+defocus     defocusgan_starter.safetensors  defocusgan      single-image defocus deblurring
+local       bladenet_starter.safetensors    bladenet        local motion deblurring + blur mask
+defocus-map defocus_map_starter.safetensors defocus_map_net signed defocus map from DP views
+=========== =============================== =============== ===================================
 
 A name resolves to a file by alias (``"defocus"``), by model name (``"defocusgan"``), or by
 file name with or without the extension (``"defocusgan_starter"``); any other
 ``.safetensors`` file dropped into this folder is found by its file name or by the network
-name in its metadata (e.g. ``"defocus_map_net"`` for shipped DefocusMapNet weights).
+name in its metadata.
 """
 
 from __future__ import annotations
@@ -66,6 +67,13 @@ SHIPPED: tuple[ShippedWeights, ...] = (
         "bladenet",
         "local motion deblurring with a blur mask (BladeNet + LBP)",
         "docs/model-cards/bladenet.md",
+    ),
+    ShippedWeights(
+        "defocus-map",
+        "defocus_map_starter.safetensors",
+        "defocus_map_net",
+        "signed defocus map from dual-pixel views (DefocusMapNet)",
+        "docs/model-cards/defocus-map.md",
     ),
 )
 
