@@ -48,7 +48,7 @@ def test_weights_of_the_net(pair, tmp_path):
     np.testing.assert_array_equal(np.load(out), np.zeros((64, 80), np.float32))  # zero-init head
 
 
-@pytest.mark.parametrize("case", ["sizes", "missing", "other_model", "both"])
+@pytest.mark.parametrize("case", ["sizes", "missing", "other_model", "both", "no_weights", "unknown_name"])
 def test_errors_are_one_line_and_leave_no_output(pair, tmp_path, capsys, case):
     out, png = tmp_path / "m.npy", tmp_path / "m.png"
     args = ["defocus-map", "--left", str(pair / "L.png"), "--right", str(pair / "R.png"), "-o", str(out), "--png", str(png)]
@@ -59,11 +59,16 @@ def test_errors_are_one_line_and_leave_no_output(pair, tmp_path, capsys, case):
     elif case == "other_model":
         g = build_model("dp_kernel_bank", max_radius=2)
         args += ["--weights", str(save_weights(tmp_path / "g.safetensors", g, "dp_kernel_bank", g.init_kwargs))]
-    else:
+    elif case == "both":
         args += ["--weights", str(tmp_path / "x.safetensors"), "--optimize"]
+    elif case == "no_weights":
+        args += ["--weights", str(tmp_path / "x.safetensors")]
+    else:
+        args += ["--weights", "defocus-mapp"]
     assert main(args) == 1
     err = capsys.readouterr().err.strip()
     assert err.startswith("blurmap: error:") and "\n" not in err
-    expected = {"sizes": "small.png", "missing": "nope.png", "other_model": "g.safetensors", "both": "not both"}[case]
+    expected = {"sizes": "small.png", "missing": "nope.png", "other_model": "g.safetensors", "both": "not both",
+                "no_weights": "x.safetensors: no such weights file", "unknown_name": "unknown weights 'defocus-mapp'"}[case]
     assert expected in err
     assert not out.exists() and not png.exists()

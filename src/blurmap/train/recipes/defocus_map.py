@@ -78,8 +78,8 @@ class DefocusMapConfig(RecipeConfig):
     # ---- schedule (paper: 10 epochs f, then alternate every 5 until 30)
     lr: float = 2.0e-5
     kernel_lr: Optional[float] = None
-    #: cosine-decay every learning rate to ``lr_final / lr`` of its start over the whole run
-    #: (None = constant, as the paper)
+    #: cosine decay over the whole run: f's lr falls from ``lr`` to ``lr_final``, g's (``kernel_lr``)
+    #: by the same factor (None = constant, as the paper)
     lr_final: Optional[float] = None
     epochs: float = 30
     f_epochs: float = 10
