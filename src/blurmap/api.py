@@ -240,6 +240,21 @@ class _DualPixelInput(nn.Module):
         return {"image": x[:, :3], "map": self.net.predict(x[:, :3], x[:, 3:])["map"]}
 
 
+def resolve_defocus_map_weights(name_or_path: str | os.PathLike) -> tuple[Path, dict]:
+    """The file a shipped name or path refers to, checked to hold DefocusMapNet weights.
+
+    Returns:
+        ``(path, metadata)`` (header only; tensors are not loaded).
+    Raises:
+        WeightsError: no such file or name, or weights of another network.
+    """
+    path = resolve_weights(name_or_path)
+    name, meta = weights_model_name(path)
+    if name != "defocus_map_net":
+        raise WeightsError(f"{path}: holds {name!r} weights, not a defocus-map network (defocus_map_net)")
+    return path, meta
+
+
 def estimate_defocus_map(
     left,
     right,
@@ -300,10 +315,8 @@ def estimate_defocus_map(
     else:
         if optimize_options:
             raise BlurmapError(f"options {sorted(optimize_options)} only apply to per-pair optimisation (weights=None)")
-        path = resolve_weights(weights)
-        name, meta = weights_model_name(path)
-        if name != "defocus_map_net":
-            raise WeightsError(f"{path}: holds {name!r} weights, not a defocus-map network (defocus_map_net)")
+        path, meta = resolve_defocus_map_weights(weights)
+        name = meta["name"]
         from blurmap.weights import load_model as _load_network
 
         runner = Deblurrer(_DualPixelInput(_load_network(path)), name=name, device=dev, tile=tile,

@@ -62,12 +62,9 @@ def defocus_map(
             raise BlurmapError(f"{out}: output folder {out.parent} does not exist")
     path = None
     if weights is not None:  # settle the weights before the images are read
-        from blurmap.api import resolve_weights, weights_model_name
+        from blurmap.api import resolve_defocus_map_weights
 
-        path = resolve_weights(weights)
-        name, _ = weights_model_name(path)
-        if name != "defocus_map_net":
-            raise BlurmapError(f"{path}: holds {name!r} weights, not a defocus-map network (defocus_map_net)")
+        path, _ = resolve_defocus_map_weights(weights)
     lv, rv = read_image(left).array, read_image(right).array
     if lv.shape != rv.shape:
         raise BlurmapError(
