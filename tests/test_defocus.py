@@ -108,11 +108,15 @@ def test_in_focus_pixels_equal_aif(photo):
     assert float((left - photo).abs()[..., 25:30].mean()) > 1e-3
 
 
-def test_combined_is_mean_and_shapes(photo):
+def test_combined_is_mean_in_linear_light_and_shapes(photo):
+    """The full pixel sums its two photodiodes: C is the mean of L and R in linear light."""
     coc = torch.linspace(-8, 8, photo.shape[-1]).expand(1, 1, *photo.shape[-2:]).contiguous()
     left, right, comb = render_dual_pixel(photo.repeat(2, 1, 1, 1), coc.repeat(2, 1, 1, 1))
     assert left.shape == right.shape == comb.shape == (2, 3, *photo.shape[-2:])
-    torch.testing.assert_close(comb, (left + right) / 2)
+    mean_lin = (left.double() ** 2.2 + right.double() ** 2.2) / 2
+    torch.testing.assert_close(comb.double() ** 2.2, mean_lin, atol=2e-6, rtol=0)
+    # ... which is not the mean of the encoded values where the views differ
+    assert float((comb - (left + right) / 2).abs().max()) > 1e-3
     assert float(left.min()) >= 0 and float(left.max()) <= 1
 
 

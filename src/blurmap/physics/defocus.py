@@ -168,20 +168,25 @@ def defocus_blur(
 # ----------------------------------------------------------------------------- rendering
 
 
-def _layer_kernels(radius: float, max_downsample: int, min_lowres_radius: float, dtype):
+def _layer_kernels(radius: float, max_downsample: int, min_lowres_radius: float, dtype, psf=None):
     """Downsampling factor and (left, right) PSFs at that resolution for one layer."""
     a = abs(radius)
     s = 1
     while s * 2 <= max_downsample and a / (s * 2) >= min_lowres_radius:
         s *= 2
-    kl, kr = _cached_kernels(round(float(radius), 6), s)
+    kl, kr = _cached_kernels(round(float(radius), 6), s, psf)
     return s, kl.to(dtype), kr.to(dtype)
 
 
-@functools.lru_cache(maxsize=512)
-def _cached_kernels(radius: float, s: int) -> tuple[torch.Tensor, torch.Tensor]:
+@functools.lru_cache(maxsize=1024)
+def _cached_kernels(radius: float, s: int, psf=None) -> tuple[torch.Tensor, torch.Tensor]:
     # building a PSF in numpy costs ~10 ms; synthesis renders the same radii again and again
-    kl, kr = dp_kernels(radius, dtype=torch.float64)
+    if psf is None:
+        kl, kr = dp_kernels(radius, dtype=torch.float64)
+    else:
+        from blurmap.physics.psf import pair
+
+        kl, kr = pair(psf, radius, dtype=torch.float64)
     return resample_kernels(kl, s), resample_kernels(kr, s)
 
 
@@ -196,6 +201,8 @@ def render_dual_pixel(
     max_downsample: int = 8,
     min_lowres_radius: float = 2.0,
     generator: torch.Generator | None = None,
+    psf=None,
+    crf=None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Render left/right dual-pixel views of an all-in-focus image and a signed CoC map.
 
@@ -236,30 +243,45 @@ def render_dual_pixel(
         max_downsample: largest resolution reduction for wide layers (1 = exact).
         min_lowres_radius: smallest PSF radius (px) a reduced-resolution layer may have.
         generator: random generator for the noise.
+        psf: the DP PSF, a :class:`~blurmap.physics.psf.PSFSpec` or
+            :class:`~blurmap.physics.psf.PSFTable`; None = eq. 3
+            (:func:`~blurmap.physics.kernels.dp_kernels`). A spec's ``vignetting`` tilts the
+            light split across the frame: left ``* (1 + v x)``, right ``* (1 - v x)``, ``x`` from
+            -1 (left border) to 1 (right border), so the combined view does not change.
+        crf: camera response (:class:`~blurmap.physics.crf.CRF`) for encoded <-> linear;
+            None = the power law ``gamma``.
     Returns:
-        ``(left, right, combined)``, each ``(B, 3, H, W)`` sRGB in ``[0, 1]``;
-        ``combined = (left + right) / 2``.
+        ``(left, right, combined)``, each ``(B, 3, H, W)`` encoded in ``[0, 1]``; the combined
+        view is the mean of the two views in linear light (the full pixel sums its two
+        photodiodes), encoded.
     """
     if aif.dim() != 4 or aif.shape[1] != 3:
         raise ValueError(f"aif must be (B, 3, H, W), got {tuple(aif.shape)}")
     if coc.shape != (aif.shape[0], 1, *aif.shape[-2:]):
         raise ValueError(f"coc must be (B, 1, H, W) matching aif, got {tuple(coc.shape)}")
+    to_linear = crf.to_linear if crf is not None else (lambda x: srgb_to_linear(x, gamma))
+    to_encoded = crf.to_encoded if crf is not None else (lambda x: linear_to_srgb(x, gamma))
     lefts, rights = [], []
     for b in range(aif.shape[0]):
-        lin = srgb_to_linear(aif[b], gamma)
+        lin = to_linear(aif[b : b + 1])[0]
         l_lin, r_lin = _render_one(
-            lin, coc[b, 0].clamp(-max_radius, max_radius), num_layers, max_downsample, min_lowres_radius
+            lin, coc[b, 0].clamp(-max_radius, max_radius), num_layers, max_downsample, min_lowres_radius, psf
         )
         lefts.append(l_lin)
         rights.append(r_lin)
     left, right = torch.stack(lefts), torch.stack(rights)
+    v = float(getattr(psf, "vignetting", 0.0) or 0.0)
+    if v:
+        w = left.shape[-1]
+        x = torch.linspace(-1.0, 1.0, w, dtype=left.dtype, device=left.device) if w > 1 else left.new_zeros(1)
+        left, right = left * (1 + v * x), right * (1 - v * x)
     if noise is not None:
         a, b_ = noise
         for t in (left, right):
             std = (a * t.clamp_min(0) + b_).clamp_min(0).sqrt()
             t.add_(std * torch.randn(t.shape, generator=generator, dtype=t.dtype, device=t.device))
-    left, right = linear_to_srgb(left, gamma), linear_to_srgb(right, gamma)
-    return left, right, 0.5 * (left + right)
+    combined = to_encoded((0.5 * (left + right)).clamp(0, 1))
+    return to_encoded(left.clamp(0, 1)), to_encoded(right.clamp(0, 1)), combined
 
 
 def _layer_spans(index: torch.Tensor, n: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -306,7 +328,7 @@ def _pooled_layers(lin, pos, lower, oof, layer_ids, s):
     return {lid: out[j] for j, lid in enumerate(layer_ids)}
 
 
-def _render_one(lin, coc, num_layers, max_downsample, min_lowres_radius):
+def _render_one(lin, coc, num_layers, max_downsample, min_lowres_radius, psf=None):
     """Render one image: lin ``(3, H, W)`` linear, coc ``(H, W)``. Returns linear (left, right)."""
     h, w = coc.shape
     dtype = lin.dtype
@@ -355,7 +377,7 @@ def _render_one(lin, coc, num_layers, max_downsample, min_lowres_radius):
     plans = {}
     for i in order:
         if i != 0 and bool(rows[i].any()):
-            plans[i] = _layer_kernels(centres[i], step_mult, min_lowres_radius, dtype)
+            plans[i] = _layer_kernels(centres[i], step_mult, min_lowres_radius, dtype, psf)
     # Content of the layers blurred at reduced resolution, pooled in one pass per level.
     pooled = {}
     for lvl in sorted({p[0] for p in plans.values()} - {1}):

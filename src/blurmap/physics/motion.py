@@ -49,6 +49,10 @@ __all__ = [
 class MotionRanges:
     """Ranges of the random object motion (documented choices; LODE §4.1 gives none).
 
+    Per-step drifts (the default) scale with the canvas; the *total* ranges, when set, fix the
+    motion over the whole exposure in px and degrees instead, whatever the canvas size and the
+    number of frames (the drift per step is the total over ``N - 1`` steps).
+
     Attributes:
         frames: inclusive range of the trajectory length; only odd values are drawn.
         speed: translation drift per step, as a fraction of the canvas's shorter side.
@@ -57,6 +61,13 @@ class MotionRanges:
         zoom_jitter: std of the per-step log-scale noise.
         spin: range of the rotation drift per step, degrees.
         spin_jitter: std of the per-step rotation noise, degrees.
+        extent: if set, ``(min, max)`` px of the path length from the first to the last frame
+            (overrides ``speed``).
+        rotation: if set, the total rotation over the exposure is uniform in ``+-rotation``
+            degrees (overrides ``spin``).
+        scale: if set, the total scale change is uniform in ``1 +- scale`` (overrides ``zoom``).
+        turn: total change of heading over the exposure, uniform in ``+-turn`` degrees (a curved
+            path; 0 = straight). Curved paths are held out of training.
     """
 
     frames: tuple[int, int] = (7, 13)
@@ -66,6 +77,18 @@ class MotionRanges:
     zoom_jitter: float = 0.005
     spin: tuple[float, float] = (-2.5, 2.5)
     spin_jitter: float = 0.5
+    extent: tuple[float, float] | None = None
+    rotation: float | None = None
+    scale: float | None = None
+    turn: float = 0.0
+
+    def __post_init__(self):
+        if self.extent is not None and not 0 <= self.extent[0] <= self.extent[1]:
+            raise ValueError(f"motion extent must satisfy 0 <= min <= max px, got {self.extent}")
+        if self.rotation is not None and self.rotation < 0:
+            raise ValueError(f"motion rotation must be >= 0 degrees, got {self.rotation}")
+        if self.scale is not None and not 0 <= self.scale < 1:
+            raise ValueError(f"motion scale must be in [0, 1), got {self.scale}")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -136,16 +159,24 @@ def random_trajectory(
     # Base pose: cut-out centre at the origin of motion, with its initial rotation.
     base = _about(np.zeros(2), _rotation(initial_angle)) @ _translate(*(-centre_obj))
 
-    speed = rng.uniform(*ranges.speed) * side
+    steps = max(num_frames - 1, 1)
+    if ranges.extent is None:
+        speed = rng.uniform(*ranges.speed) * side
+    else:
+        speed = rng.uniform(*ranges.extent) / steps
     heading = rng.uniform(0.0, 2.0 * np.pi)
-    velocity = speed * np.array([np.cos(heading), np.sin(heading)])
-    zoom_rate = rng.uniform(*ranges.zoom)
-    spin_rate = rng.uniform(*ranges.spin)
+    zoom_rate = rng.uniform(*ranges.zoom) if ranges.scale is None else \
+        np.log1p(rng.uniform(-ranges.scale, ranges.scale)) / steps
+    spin_rate = rng.uniform(*ranges.spin) if ranges.rotation is None else \
+        rng.uniform(-ranges.rotation, ranges.rotation) / steps
+    turn_rate = np.deg2rad(rng.uniform(-ranges.turn, ranges.turn)) / steps if ranges.turn else 0.0
 
     mats = [np.eye(3)]
-    for _ in range(num_frames - 1):
+    for t in range(num_frames - 1):
         prev = mats[-1]
         c = (prev @ np.array([0.0, 0.0, 1.0]))[:2]  # object centre before this step
+        h = heading + turn_rate * (t + 0.5)
+        velocity = speed * np.array([np.cos(h), np.sin(h)])
         d = velocity + rng.normal(0.0, ranges.translation_jitter * speed, size=2)
         s = float(np.exp(zoom_rate + rng.normal(0.0, ranges.zoom_jitter)))
         a = spin_rate + rng.normal(0.0, ranges.spin_jitter)

@@ -24,7 +24,7 @@ K is set so ``max |CoC|`` is uniform in ``[0.4, 1] * max_coc``.
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import cv2
@@ -36,7 +36,8 @@ from blurmap.errors import BlurmapError
 from blurmap.io import write_image
 from blurmap.synth._output import staged_output, write_manifest
 from blurmap.synth.bundled import bundled_disparity
-from blurmap.synth.sources import BUNDLED, ImageSource
+from blurmap.synth.camera import CameraConfig, jpeg_round_trip, vignette_gain
+from blurmap.synth.sources import BUNDLED, SceneSource
 
 __all__ = ["DPConfig", "random_inverse_depth", "coc_from_inverse_depth", "make_dp_sample", "split_counts", "generate_dp"]
 
@@ -49,12 +50,21 @@ class DPConfig:
     """Parameters of the DP generator.
 
     Attributes:
-        max_coc: largest |CoC| in px (DESIGN.md default 25).
+        max_coc: largest |CoC| in px (default 25, DPDD's range at 1680x1120; scale it with the
+            image size to imitate downscaled frames).
         min_coc_frac: the sample's peak |CoC| is uniform in ``[min_coc_frac, 1] * max_coc``.
         num_layers: out-of-focus CoC layers of the renderer; None = the renderer's default
-            (layer spacing <= 1 px over the map's range, i.e. ~50 layers at |CoC| <= 25).
+            (layer spacing <= 1.5 px over the map's range).
         ramp_prob: probability of a ``ramp`` scene (else ``layers``) for photos without depth.
-        gamma: CRF power law.
+        gamma: CRF power law (used when ``camera`` is the identity).
+        psf: the DP PSF: None = eq. 3, a :class:`~blurmap.physics.psf.PSFSpec`, a
+            :class:`~blurmap.physics.psf.PSFTable`, or ``"random"`` (a new
+            :func:`~blurmap.physics.psf.random_psf_spec` per sample).
+        nothing_in_focus: probability that the focal plane lies outside the scene's depth range
+            (every pixel has ``|CoC| >= 0.5`` px).
+        all_in_focus: probability that the whole scene is in focus (``|CoC| < 0.5`` px).
+        camera: :class:`~blurmap.synth.camera.CameraConfig` (tone curve, noise, vignetting, and
+            JPEG of the combined view); the identity by default.
     """
 
     max_coc: float = 25.0
@@ -62,9 +72,33 @@ class DPConfig:
     num_layers: int | None = None
     ramp_prob: float = 0.3
     gamma: float = 2.2
+    psf: object = None
+    nothing_in_focus: float = 0.0
+    all_in_focus: float = 0.0
+    camera: CameraConfig = field(default_factory=CameraConfig)
+
+    def __post_init__(self):
+        if not self.max_coc > 0:
+            raise BlurmapError(f"max_coc must be > 0, got {self.max_coc}")
+        if not 0 <= self.min_coc_frac <= 1:
+            raise BlurmapError(f"min_coc_frac must be in [0, 1], got {self.min_coc_frac}")
+        p, q = self.nothing_in_focus, self.all_in_focus
+        if not (0 <= p <= 1 and 0 <= q <= 1 and p + q <= 1):
+            raise BlurmapError(f"nothing_in_focus and all_in_focus must be probabilities summing to <= 1, got {p}, {q}")
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        d = {f: getattr(self, f) for f in ("max_coc", "min_coc_frac", "num_layers", "ramp_prob", "gamma",
+                                           "nothing_in_focus", "all_in_focus")}
+        d["psf"] = psf_label(self.psf)
+        d["camera"] = self.camera.to_dict()
+        return d
+
+
+def psf_label(psf) -> str:
+    """Text naming a DPConfig ``psf`` value (for manifests)."""
+    if psf is None:
+        return "butterworth"
+    return psf if isinstance(psf, str) else psf.label()
 
 
 def _plane(rng: np.random.Generator, H: int, W: int, base: float, tilt: float) -> np.ndarray:
@@ -126,25 +160,52 @@ def random_inverse_depth(rng: np.random.Generator, image: np.ndarray, kind: str)
 
 
 def coc_from_inverse_depth(
-    rng: np.random.Generator, u: np.ndarray, max_coc: float, min_frac: float = 0.4
+    rng: np.random.Generator, u: np.ndarray, max_coc: float, min_frac: float = 0.4, *,
+    nothing_in_focus: float = 0.0, all_in_focus: float = 0.0,
 ) -> tuple[np.ndarray, dict]:
-    """Signed CoC map ``K * (u_focus - u)`` with the focal plane at a random pixel's depth.
+    """Signed CoC map ``K * (u_focus - u)``.
+
+    The focal plane is the inverse depth of a random pixel (part of the scene is sharp), or,
+    with probability ``nothing_in_focus``, beyond the scene's depth range on a random side
+    (nothing is in focus: ``|CoC| >= 0.5`` px everywhere), or, with probability
+    ``all_in_focus``, the scene is entirely in focus (peak ``|CoC| < 0.5`` px). When both
+    probabilities are 0 no draw decides the mode, so the generator stream is as without them.
 
     Args:
         rng: numpy generator.
         u: ``(H, W)`` inverse depth (larger = nearer).
         max_coc: upper bound of ``|CoC|`` (px).
         min_frac: the peak ``|CoC|`` is uniform in ``[min_frac, 1] * max_coc``.
+        nothing_in_focus, all_in_focus: probabilities of the two other focus modes.
     Returns:
-        ``(coc (H, W) float32 px, info dict with focus and K)``; positive behind focus.
+        ``(coc (H, W) float32 px, info dict with the focus mode, focus and K)``; positive behind
+        focus.
     """
     flat = u.ravel()
-    u_f = float(flat[int(rng.integers(flat.size))])
+    mode = "pixel"
+    if nothing_in_focus > 0 or all_in_focus > 0:
+        x = rng.random()
+        mode = "nothing" if x < nothing_in_focus else ("all" if x < nothing_in_focus + all_in_focus else "pixel")
+    lo, hi = float(flat.min()), float(flat.max())
+    if mode == "nothing":
+        d = rng.uniform(0.15, 0.6) * max(hi - lo, 1e-3)
+        u_f = hi + d if rng.random() < 0.5 else lo - d
+    else:
+        u_f = float(flat[int(rng.integers(flat.size))])
     spread = float(np.abs(u_f - flat).max())
-    peak = rng.uniform(min_frac, 1.0) * max_coc
+    peak = rng.uniform(0.0, 0.45) if mode == "all" else rng.uniform(min_frac, 1.0) * max_coc
     k = peak / spread if spread > 1e-8 else 0.0
     coc = np.clip(k * (u_f - u), -max_coc, max_coc).astype(np.float32)
-    return coc, {"focus_inverse_depth": round(u_f, 6), "gain": round(k, 6), "peak_coc": round(float(np.abs(coc).max()), 4)}
+    if mode == "nothing":  # keep every pixel out of focus (|CoC| >= 0.5 px) whatever the draws
+        near = np.abs(coc).min()
+        if near < 0.5:
+            coc = np.clip(coc * (0.5 / max(near, 1e-6)), -max_coc, max_coc).astype(np.float32)
+            coc = np.where(np.abs(coc) < 0.5, np.sign(u_f - u) * 0.5, coc).astype(np.float32)
+    info = {"focus": mode, "focus_inverse_depth": round(u_f, 6), "gain": round(k, 6),
+            "peak_coc": round(float(np.abs(coc).max()), 4)}
+    if mode == "pixel" and not (nothing_in_focus > 0 or all_in_focus > 0):
+        del info["focus"]  # the manifest of a default run stays as it was
+    return coc, info
 
 
 def _fit(img: np.ndarray, size: tuple[int, int] | None, rng: np.random.Generator, extra: np.ndarray | None = None):
@@ -175,6 +236,7 @@ def make_dp_sample(
     size: tuple[int, int] | None = None,
     config: DPConfig | None = None,
     disparity: np.ndarray | None = None,
+    scene: str | None = None,
 ) -> dict:
     """One DP sample: AiF, CoC map and the rendered views.
 
@@ -183,38 +245,58 @@ def make_dp_sample(
         rng: numpy generator (the only source of randomness).
         size: output ``(H, W)`` (resize to cover + random crop), None keeps the photo's size.
         config: generator parameters.
-        disparity: optional ``(H, W)`` real disparity of the photo (used instead of a random scene).
+        disparity: optional ``(H, W)`` inverse depth of the photo (its real disparity, or a
+            procedural scene's depth), used instead of a random scene depth.
+        scene: the scene kind recorded in ``info`` when ``disparity`` is given (default
+            ``"disparity"``).
     Returns:
         dict of float32 numpy arrays ``aif``, ``left``, ``right``, ``combined`` ``(H, W, 3)``,
-        ``coc`` ``(H, W)`` signed px, and ``info`` (scene kind, focus, gain).
+        ``coc`` ``(H, W)`` signed px, and ``info`` (scene kind, focus, gain, PSF, camera).
     """
     from blurmap.physics.defocus import render_dual_pixel
+    from blurmap.physics.psf import random_psf_spec
 
     cfg = config or DPConfig()
     aif, disp = _fit(np.asarray(image, dtype=np.float32), size, rng, disparity)
     if disp is not None:
-        kind, u = "disparity", disp.astype(np.float32)
+        kind, u = scene or "disparity", disp.astype(np.float32)
     else:
         kind = "ramp" if rng.random() < cfg.ramp_prob else "layers"
         u = random_inverse_depth(rng, aif, kind)
-    coc, info = coc_from_inverse_depth(rng, u, cfg.max_coc, cfg.min_coc_frac)
+    coc, info = coc_from_inverse_depth(rng, u, cfg.max_coc, cfg.min_coc_frac,
+                                       nothing_in_focus=cfg.nothing_in_focus, all_in_focus=cfg.all_in_focus)
+    psf = random_psf_spec(rng) if isinstance(cfg.psf, str) and cfg.psf == "random" else cfg.psf
+    cam = cfg.camera.draw(rng)
+    identity = cfg.camera.is_identity
     with torch.no_grad():
         a = torch.from_numpy(aif.transpose(2, 0, 1).copy())[None]
+        if cam.vignetting:  # lens fall-off applies to everything the lens images, the AiF too
+            a = cam.crf.to_encoded(cam.crf.to_linear(a) * vignette_gain(*a.shape[-2:], cam.vignetting))
+            aif = np.ascontiguousarray(a[0].permute(1, 2, 0).numpy(), dtype=np.float32)
         c = torch.from_numpy(coc)[None, None]
+        gen = torch.Generator().manual_seed(int(rng.integers(2**62))) if cam.noise else None
         left, right, combined = render_dual_pixel(
-            a, c, num_layers=cfg.num_layers, gamma=cfg.gamma, max_radius=cfg.max_coc
+            a, c, num_layers=cfg.num_layers, gamma=cfg.gamma, max_radius=cfg.max_coc, psf=psf,
+            crf=None if identity else cam.crf, noise=cam.noise, generator=gen,
         )
+        if cam.jpeg_quality is not None:
+            combined = jpeg_round_trip(combined[0], cam.jpeg_quality)[None]
 
     def img(t: torch.Tensor) -> np.ndarray:
         return np.ascontiguousarray(t[0].clamp(0, 1).permute(1, 2, 0).numpy(), dtype=np.float32)
 
+    info = {"scene": kind, **info}
+    if psf is not None:
+        info["psf"] = psf.to_dict() if hasattr(psf, "to_dict") else psf.label()
+    if not identity:
+        info["camera"] = cam.info()
     return {
         "aif": aif,
         "left": img(left),
         "right": img(right),
         "combined": img(combined),
         "coc": coc,
-        "info": {"scene": kind, **info},
+        "info": info,
     }
 
 
@@ -244,6 +326,7 @@ def generate_dp(
     max_coc: float = 25.0,
     overwrite: bool = False,
     config: DPConfig | None = None,
+    procedural=None,
 ) -> Path:
     """Write a synthetic DP dataset in the DPDD layout, plus ground-truth CoC maps.
 
@@ -256,19 +339,23 @@ def generate_dp(
         OUT/{train,val,test}_c/coc/1P0A0000.npy       float32 (H, W) signed CoC, px
         OUT/manifest.json                             parameters, seed, per-sample scene info
 
-    Sample ``i`` uses photo ``i mod len(images)`` and ``default_rng([seed, i])``; samples
-    ``0..n_train-1`` go to train, then val, then test (:func:`split_counts`). The bundled
-    ``motorcycle_left`` photo uses its real disparity.
+    Sample ``i`` is scene ``i`` of the source (:class:`~blurmap.synth.sources.SceneSource`:
+    with one photo source, photo ``i mod len(images)``) and uses ``default_rng([seed, i])``;
+    samples ``0..n_train-1`` go to train, then val, then test (:func:`split_counts`). The
+    bundled ``motorcycle_left`` photo uses its real disparity; procedural scenes use their own
+    depth (stacking order, slanted surfaces, smooth depth fields).
 
     Args:
-        images: ``"bundled"`` or a folder of all-in-focus photos.
+        images: a source spec: ``"bundled"``, ``"procedural"``, a folder of all-in-focus photos,
+            or a comma-separated mix.
         out: output folder (must not exist or be empty, unless ``overwrite``).
         count: number of samples (>= 1).
         seed: base seed.
-        size: ``(H, W)``; None keeps each photo's size (DPDD itself is 1120 x 1680).
+        size: ``(H, W)``; None keeps each photo's size (procedural scenes: 1120 x 1680, DPDD's).
         max_coc: largest |CoC| (px).
         overwrite: replace a non-empty ``out``.
         config: generator parameters (``max_coc`` overrides ``config.max_coc``).
+        procedural: :class:`~blurmap.synth.procedural.ProceduralConfig` of procedural scenes.
     Returns:
         The output folder. Nothing is left behind on error.
     """
@@ -277,11 +364,9 @@ def generate_dp(
     if not max_coc > 0:
         raise BlurmapError(f"--max-coc must be > 0, got {max_coc}")
     cfg = config or DPConfig()
-    cfg = DPConfig(**{**cfg.to_dict(), "max_coc": float(max_coc)})
-    src = ImageSource(images)
-    disparity = None
-    if src.spec == BUNDLED:
-        disparity = bundled_disparity()[1]
+    cfg = replace(cfg, max_coc=float(max_coc))
+    src = SceneSource(images, procedural)
+    disparity = bundled_disparity()[1] if BUNDLED in src.parts else None
     n_train, n_val, n_test = split_counts(count)
     split_of = ["train"] * n_train + ["val"] * n_val + ["test"] * n_test
     width = max(4, len(str(2 * count - 1)))
@@ -293,10 +378,11 @@ def generate_dp(
         samples = []
         for i in range(count):
             rng = np.random.default_rng([seed, i])
-            k = i % len(src)
-            photo, _ = src.load(k)
-            disp = disparity if (disparity is not None and src.names[k] == "motorcycle_left") else None
-            s = make_dp_sample(photo, rng, size, cfg, disp)
+            scene = src.draw(i, rng, size)
+            depth, kind = scene["inverse_depth"], ("procedural" if scene["inverse_depth"] is not None else None)
+            if depth is None and scene["part"] == BUNDLED and scene["name"] == "motorcycle_left":
+                depth = disparity
+            s = make_dp_sample(scene["image"], rng, size, cfg, depth, kind)
             split = split_of[i]
             stem = f"1P0A{2 * i:0{width}d}"
             target = f"1P0A{2 * i + 1:0{width}d}"
@@ -305,19 +391,25 @@ def generate_dp(
             write_image(tmp / f"{split}_l/source/{stem}_L.png", s["left"], bits=16)
             write_image(tmp / f"{split}_r/source/{stem}_R.png", s["right"], bits=16)
             np.save(tmp / f"{split}_c/coc/{stem}.npy", s["coc"])
-            samples.append({"split": split, "source": stem, "target": target, "image": src.names[k], **s["info"]})
-        write_manifest(
-            tmp,
-            {
-                "generator": "blurmap synth dp",
-                "layout": "DPDD (dd_dp_dataset_canon) + {split}_c/coc/<source stem>.npy float32 (H, W) signed CoC px",
-                "seed": seed,
-                "count": count,
-                "splits": {"train": n_train, "val": n_val, "test": n_test},
-                "size_hw": list(size) if size else None,
-                "images": str(images),
-                "config": cfg.to_dict(),
-                "samples": samples,
-            },
-        )
+            samples.append({"split": split, "source": stem, "target": target, "image": scene["name"], **s["info"]})
+        manifest = {
+            "generator": "blurmap synth dp",
+            "layout": "DPDD (dd_dp_dataset_canon) + {split}_c/coc/<source stem>.npy float32 (H, W) signed CoC px",
+            "seed": seed,
+            "count": count,
+            "splits": {"train": n_train, "val": n_val, "test": n_test},
+            "size_hw": list(size) if size else None,
+            "images": str(images),
+            "config": cfg.to_dict(),
+            "samples": samples,
+        }
+        if not src.photos_only:
+            manifest["procedural"] = (procedural or _default_procedural()).to_dict()
+        write_manifest(tmp, manifest)
     return out
+
+
+def _default_procedural():
+    from blurmap.synth.procedural import ProceduralConfig
+
+    return ProceduralConfig()

@@ -14,7 +14,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from blurmap.errors import ConfigError
+from blurmap.errors import BlurmapError, ConfigError
 from blurmap.io import array_to_chw
 
 __all__ = ["SyntheticDPDataset", "SCENES", "KEYS"]
@@ -39,7 +39,8 @@ def _cover_crop(image: np.ndarray, size: int, rng: np.random.Generator) -> np.nd
     return np.ascontiguousarray(np.clip(image[y:y + size, x:x + size], 0, 1))
 
 
-def render_plane_scene(photo: np.ndarray, size: int, max_coc: float, rng: np.random.Generator) -> dict:
+def render_plane_scene(photo: np.ndarray, size: int, max_coc: float, rng: np.random.Generator,
+                       config=None) -> dict:
     """A random square crop of ``photo`` seen as one slightly slanted plane, all out of focus.
 
     The CoC at the centre is ``c0 = u * max_coc * sign`` with ``u ~ U(0.3, 1)`` and a random
@@ -54,11 +55,14 @@ def render_plane_scene(photo: np.ndarray, size: int, max_coc: float, rng: np.ran
         size: side of the square crop (px).
         max_coc: CoC scale (px).
         rng: numpy generator (the only source of randomness).
+        config: optional :class:`~blurmap.synth.dp.DPConfig` whose ``psf`` and ``camera`` tone
+            curve the render uses (its CoC fields are not used).
     Returns:
         dict of tensors: ``aif``, ``left``, ``right``, ``combined`` ``(3, size, size)`` sRGB in
         [0, 1] and ``coc`` ``(1, size, size)`` signed px.
     """
     from blurmap.physics.defocus import render_dual_pixel
+    from blurmap.physics.psf import random_psf_spec
 
     aif = _cover_crop(np.asarray(photo, dtype=np.float32), size, rng)
     n = size
@@ -66,11 +70,62 @@ def render_plane_scene(photo: np.ndarray, size: int, max_coc: float, rng: np.ran
     angle = rng.uniform(0, 2 * np.pi)
     yy, xx = np.mgrid[0:n, 0:n] / max(n - 1, 1) - 0.5
     coc = (c0 * (1 + 0.3 * (np.cos(angle) * xx + np.sin(angle) * yy))).astype(np.float32)
+    psf, crf = None, None
+    if config is not None:
+        psf = random_psf_spec(rng) if isinstance(config.psf, str) and config.psf == "random" else config.psf
+        if not config.camera.is_identity:
+            crf = config.camera.draw(rng).crf
     with torch.no_grad():
         a = array_to_chw(aif)[None]
-        left, right, combined = render_dual_pixel(a, torch.from_numpy(coc)[None, None], max_radius=max_coc * 1.2)
+        left, right, combined = render_dual_pixel(a, torch.from_numpy(coc)[None, None], max_radius=max_coc * 1.2,
+                                                  psf=psf, crf=crf)
     return {"aif": a[0], "left": left[0].clamp(0, 1), "right": right[0].clamp(0, 1),
             "combined": combined[0].clamp(0, 1), "coc": torch.from_numpy(coc)[None]}
+
+
+#: keys of ``scene_options`` (see :func:`dp_scene_config`)
+SCENE_OPTIONS = ("psf", "min_coc_frac", "nothing_in_focus", "all_in_focus", "tone_curves", "noise", "read_noise",
+                 "vignetting", "jpeg_prob", "jpeg_quality", "procedural")
+
+
+def dp_scene_config(max_coc: float, options: dict | None = None):
+    """The :class:`~blurmap.synth.dp.DPConfig` and procedural config a recipe's ``scene_options`` ask for.
+
+    Keys (all optional): ``psf`` (a ``--psf`` value: family name, ``random``, ``.npy`` table),
+    ``min_coc_frac``, ``nothing_in_focus``, ``all_in_focus``, the
+    :class:`~blurmap.synth.camera.CameraConfig` fields (``tone_curves``, ``noise``,
+    ``read_noise``, ``vignetting``, ``jpeg_prob``, ``jpeg_quality``) and ``procedural`` (a dict of
+    :class:`~blurmap.synth.procedural.ProceduralConfig` fields).
+
+    Returns:
+        ``(DPConfig, ProceduralConfig or None)``.
+    Raises:
+        ConfigError: an unknown key or a bad value.
+    """
+    from blurmap.physics.psf import parse_psf
+    from blurmap.synth.camera import CameraConfig
+    from blurmap.synth.dp import DPConfig
+    from blurmap.synth.procedural import ProceduralConfig
+
+    opts = dict(options or {})
+    bad = sorted(set(opts) - set(SCENE_OPTIONS))
+    if bad:
+        raise ConfigError(f"scene_options: unknown key {bad[0]!r}; known: {', '.join(SCENE_OPTIONS)}")
+    cam_keys = ("tone_curves", "noise", "read_noise", "vignetting", "jpeg_prob", "jpeg_quality")
+    cam = {k: (tuple(opts[k]) if k in ("tone_curves", "jpeg_quality") else opts[k]) for k in cam_keys if k in opts}
+    proc = opts.get("procedural")
+    try:
+        procedural = None if proc is None else ProceduralConfig(**{k: tuple(v) if isinstance(v, (list, tuple)) else v
+                                                                   for k, v in dict(proc).items()})
+        cfg = DPConfig(max_coc=float(max_coc), psf=parse_psf(opts["psf"]) if opts.get("psf") else None,
+                       min_coc_frac=float(opts.get("min_coc_frac", 0.4)),
+                       nothing_in_focus=float(opts.get("nothing_in_focus", 0.0)),
+                       all_in_focus=float(opts.get("all_in_focus", 0.0)), camera=CameraConfig(**cam))
+    except TypeError as ex:
+        raise ConfigError(f"scene_options: {ex}") from None
+    except BlurmapError as ex:
+        raise ConfigError(f"scene_options: {ex}") from None
+    return cfg, procedural
 
 
 class SyntheticDPDataset(torch.utils.data.Dataset):
@@ -116,6 +171,10 @@ class SyntheticDPDataset(torch.utils.data.Dataset):
             texture scales is what stops a deblurring net trained on a handful of photos from
             memorising them. The draws come from the sample's own generator before the
             scene's, so ``zoom=1`` renders the same bits as before this option existed.
+        source: a scene source spec instead of ``photos`` (``"procedural"``, ``"bundled"``, a
+            folder, or a mix; :class:`~blurmap.synth.sources.SceneSource`): scene ``i`` is the
+            source's scene ``i``; procedural scenes bring their own depth.
+        scene_options: PSF, focus and camera options (:func:`dp_scene_config`).
     Items (dict):
         ``blur``: combined DP view (the mean of ``left`` and ``right``), ``sharp``: all-in-focus
         crop, ``left`` / ``right``: DP views — each ``(3, size, size)`` float32 sRGB in [0, 1];
@@ -126,9 +185,10 @@ class SyntheticDPDataset(torch.utils.data.Dataset):
         ConfigError: unknown ``scene`` or key, ``cache`` without ``fixed``, non-positive sizes.
     """
 
-    def __init__(self, photos: Sequence[np.ndarray], count: int, size: int, max_coc: float, *, seed: int = 0,
+    def __init__(self, photos: Sequence[np.ndarray] | None, count: int, size: int, max_coc: float, *, seed: int = 0,
                  fixed: bool = True, cache: bool = False, scene: str = "random", repeats: int = 1,
-                 keys: Sequence[str] | None = None, zoom: float = 1.0):
+                 keys: Sequence[str] | None = None, zoom: float = 1.0, source: str | None = None,
+                 scene_options: dict | None = None):
         if scene not in SCENES:
             raise ConfigError(f"synthetic scene must be random, plane or mixed, got {scene!r}")
         keys = tuple(KEYS if keys is None else keys)
@@ -139,10 +199,17 @@ class SyntheticDPDataset(torch.utils.data.Dataset):
             raise ConfigError(f"synthetic DP zoom must be >= 1, got {zoom}")
         if cache and not fixed:
             raise ConfigError("synthetic DP: cache=True needs fixed=True (fresh scenes change every draw)")
-        if int(count) <= 0 or int(size) <= 0 or int(repeats) <= 0 or not photos:
-            raise ConfigError(f"synthetic DP needs photos and positive count/size/repeats, got "
-                              f"{len(photos)} photos, count={count}, size={size}, repeats={repeats}")
-        self.photos, self.count, self.size = list(photos), int(count), int(size)
+        if int(count) <= 0 or int(size) <= 0 or int(repeats) <= 0 or not (photos or source):
+            raise ConfigError(f"synthetic DP needs photos or a source and positive count/size/repeats, got "
+                              f"{len(photos or ())} photos, count={count}, size={size}, repeats={repeats}")
+        from blurmap.synth.sources import SceneSource
+
+        self.photos, self.count, self.size = list(photos or ()), int(count), int(size)
+        self.dp_config, procedural = dp_scene_config(max_coc, scene_options)
+        try:
+            self.source = None if source is None else SceneSource(source, procedural, flag="synthetic_source")
+        except BlurmapError as ex:
+            raise ConfigError(str(ex)) from None
         self.max_coc, self.seed, self.fixed, self.cache = float(max_coc), int(seed), bool(fixed), bool(cache)
         self.scene, self.repeats, self.keys, self.zoom = scene, int(repeats), keys, float(zoom)
         self._cache: dict[int, dict] = {}
@@ -159,12 +226,20 @@ class SyntheticDPDataset(torch.utils.data.Dataset):
         from blurmap.synth.dp import DPConfig, make_dp_sample
 
         rng = np.random.default_rng([self.seed, i]) if self.fixed else np.random.default_rng(np.random.randint(2**31))
-        photo = self._zoom_window(self.photos[i % len(self.photos)], rng)
+        depth = None
+        if self.source is None:
+            photo = self._zoom_window(self.photos[i % len(self.photos)], rng)
+        else:
+            scene = self.source.draw(i, rng, (self.size, self.size))
+            depth = scene["inverse_depth"]
+            photo = scene["image"] if depth is not None else self._zoom_window(scene["image"], rng)
+        default = self.source is None and self.dp_config == DPConfig(max_coc=self.max_coc)
         if self.scene_of(i) == "random":
-            s = make_dp_sample(photo, rng, (self.size, self.size), DPConfig(max_coc=self.max_coc))
+            s = make_dp_sample(photo, rng, (self.size, self.size), self.dp_config, depth,
+                               "procedural" if depth is not None else None)
             s = {k: array_to_chw(s[k]) for k in ("aif", "left", "right", "combined", "coc")}
         else:
-            s = render_plane_scene(photo, self.size, self.max_coc, rng)
+            s = render_plane_scene(photo, self.size, self.max_coc, rng, None if default else self.dp_config)
         out = {"blur": s["combined"], "sharp": s["aif"], "left": s["left"], "right": s["right"], "coc": s["coc"],
                "name": f"synthetic_{i:05d}"}
         return {k: out[k] for k in self.keys}

@@ -38,10 +38,12 @@ from blurmap.io import write_image
 from blurmap.physics.crf import CRF
 from blurmap.physics.motion import MotionRanges, MovingObject, synthesize_local_blur
 from blurmap.synth._output import staged_output, write_manifest
+from blurmap.synth.camera import CameraConfig, add_noise, jpeg_round_trip, vignette_gain
 from blurmap.synth.cutout import Cutout
-from blurmap.synth.sources import ImageSource, object_bank
+from blurmap.synth.sources import SceneSource, object_bank
 
-__all__ = ["LocalBlurConfig", "make_local_sample", "LocalBlurDataset", "generate_local"]
+__all__ = ["LocalBlurConfig", "make_local_sample", "LocalBlurDataset", "generate_local", "local_config",
+           "LOCAL_OPTIONS"]
 
 
 @dataclass
@@ -54,9 +56,13 @@ class LocalBlurConfig:
         object_scale: rescale of every cut-out (LODE: 1.2).
         max_object_frac: cap of an object's longer side relative to the canvas's shorter side.
         max_initial_angle: initial rotation range, degrees.
-        gamma: CRF power law (LODE: 2.2).
+        gamma: CRF power law (LODE: 2.2), used when ``camera`` is the identity.
         min_object_area: VOC instances smaller than this (px, before scaling) are not used.
         motion: trajectory ranges (:class:`~blurmap.physics.motion.MotionRanges`).
+        camera: :class:`~blurmap.synth.camera.CameraConfig`. Its effects are applied to both
+            outputs in the same way (one noise field, one vignetting), so the two stay
+            bit-identical outside the mask, except with JPEG: its blocks that straddle the mask
+            differ between the two.
     """
 
     num_moving: int = 2
@@ -67,11 +73,59 @@ class LocalBlurConfig:
     gamma: float = 2.2
     min_object_area: int = 2000
     motion: MotionRanges = field(default_factory=MotionRanges)
+    #: camera effects (tone curve, noise, vignetting, JPEG), applied alike to ``blur`` and ``sharp``
+    camera: CameraConfig = field(default_factory=CameraConfig)
 
     def to_dict(self) -> dict:
         d = asdict(self)
         d["motion"] = self.motion.to_dict()
+        d["camera"] = self.camera.to_dict()
         return d
+
+
+#: keys of a recipe's ``lbs_options`` (see :func:`local_config`)
+LOCAL_OPTIONS = ("num_moving", "num_static", "object_scale", "max_object_frac", "max_initial_angle", "extent",
+                 "rotation", "scale", "turn", "tone_curves", "noise", "read_noise", "vignetting", "jpeg_prob",
+                 "jpeg_quality", "procedural")
+
+
+def local_config(base: LocalBlurConfig, options: dict | None = None):
+    """``base`` with a recipe's ``lbs_options`` applied, and the procedural config they ask for.
+
+    Keys (all optional): the :class:`LocalBlurConfig` fields ``num_moving``, ``num_static``,
+    ``object_scale``, ``max_object_frac``, ``max_initial_angle``; the total motion ranges of
+    :class:`~blurmap.physics.motion.MotionRanges` (``extent`` px, ``rotation`` degrees,
+    ``scale``, ``turn``); the :class:`~blurmap.synth.camera.CameraConfig` fields; and
+    ``procedural`` (:class:`~blurmap.synth.procedural.ProceduralConfig` fields of procedural
+    backgrounds).
+
+    Returns:
+        ``(LocalBlurConfig, ProceduralConfig or None)``.
+    Raises:
+        ConfigError: an unknown key or a bad value.
+    """
+    from dataclasses import replace
+
+    from blurmap.errors import ConfigError
+    from blurmap.synth.procedural import ProceduralConfig
+
+    opts = dict(options or {})
+    bad = sorted(set(opts) - set(LOCAL_OPTIONS))
+    if bad:
+        raise ConfigError(f"lbs_options: unknown key {bad[0]!r}; known: {', '.join(LOCAL_OPTIONS)}")
+    tup = (lambda v: tuple(v) if isinstance(v, (list, tuple)) else v)
+    try:
+        motion = replace(base.motion, **{k: tup(opts[k]) for k in ("extent", "rotation", "scale", "turn") if k in opts})
+        camera = CameraConfig(**{k: tup(opts[k]) for k in ("tone_curves", "noise", "read_noise", "vignetting",
+                                                            "jpeg_prob", "jpeg_quality") if k in opts})
+        fields_ = {k: tup(opts[k]) for k in ("num_moving", "num_static", "object_scale", "max_object_frac",
+                                              "max_initial_angle") if k in opts}
+        cfg = replace(base, motion=motion, camera=camera, **fields_)
+        proc = opts.get("procedural")
+        procedural = None if proc is None else ProceduralConfig(**{k: tup(v) for k, v in dict(proc).items()})
+    except (TypeError, ValueError, BlurmapError) as ex:
+        raise ConfigError(f"lbs_options: {ex}") from None
+    return cfg, procedural
 
 
 def _as_hw(size) -> tuple[int, int] | None:
@@ -144,7 +198,8 @@ def make_local_sample(
         ``info`` (object names, positions, trajectory length) for the manifest.
     """
     cfg = config or LocalBlurConfig()
-    crf = CRF(gamma=cfg.gamma)
+    cam = cfg.camera.draw(rng)
+    crf = CRF(gamma=cfg.gamma) if cfg.camera.is_identity else cam.crf
     img = _crop_background(np.asarray(background, dtype=np.float32), _as_hw(size), rng)
     H, W = img.shape[:2]
     bg = torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1))).clone()
@@ -170,7 +225,32 @@ def make_local_sample(
         info["moving"].append({"object": cut.name, "x": round(pos[0], 2), "y": round(pos[1], 2), "angle": round(angle, 2)})
     res = synthesize_local_blur(bg, movers, rng, cfg.motion, crf)
     info["num_frames"] = res.num_frames
-    return {"blur": res.blur, "sharp": res.sharp, "mask": res.mask, "info": info}
+    blur, sharp = res.blur, res.sharp
+    if not cfg.camera.is_identity:
+        blur, sharp = _camera(blur, sharp, cam, rng)
+        info["camera"] = cam.info()
+    return {"blur": blur, "sharp": sharp, "mask": res.mask, "info": info}
+
+
+def _camera(blur: torch.Tensor, sharp: torch.Tensor, cam, rng: np.random.Generator):
+    """The same vignetting and noise field (linear light), then JPEG, on both images."""
+    if cam.vignetting or cam.noise:
+        gain = vignette_gain(*blur.shape[-2:], cam.vignetting) if cam.vignetting else None
+        z = np.random.default_rng(int(rng.integers(2**62)))  # one stream -> one field for both
+        state = z.bit_generator.state
+        pair = []
+        for img in (blur, sharp):
+            lin = cam.crf.to_linear(img[None])[0]
+            if gain is not None:
+                lin = lin * gain
+            if cam.noise:
+                z.bit_generator.state = state
+                lin = add_noise(lin, cam.noise, z)
+            pair.append(cam.crf.to_encoded(lin.clamp(0, 1)[None])[0])
+        blur, sharp = pair
+    if cam.jpeg_quality is not None:
+        blur, sharp = jpeg_round_trip(blur, cam.jpeg_quality), jpeg_round_trip(sharp, cam.jpeg_quality)
+    return blur, sharp
 
 
 class LocalBlurDataset(Dataset):
@@ -180,9 +260,12 @@ class LocalBlurDataset(Dataset):
         size: canvas ``(H, W)`` or an int for square crops.
         length: number of samples an epoch has.
         seed: base seed; sample ``i`` uses ``numpy.random.default_rng([seed, i])``.
-        backgrounds: ``"bundled"`` or a folder of background images (e.g. REDS sharp frames).
-        objects: ``"bundled"`` or a PASCAL VOC 2012 root.
+        backgrounds: a scene source spec (:mod:`blurmap.synth.sources`): ``"bundled"``,
+            ``"procedural"``, a folder of background images (e.g. REDS sharp frames), or a mix.
+        objects: an object source spec: ``"bundled"``, ``"procedural"``, a PASCAL VOC 2012 root,
+            or a mix.
         config: :class:`LocalBlurConfig`.
+        procedural: :class:`~blurmap.synth.procedural.ProceduralConfig` of procedural backgrounds.
     Yields:
         dicts ``{"blur": (3, H, W), "sharp": (3, H, W), "mask": (1, H, W)}`` float32 in [0, 1].
     """
@@ -195,31 +278,23 @@ class LocalBlurDataset(Dataset):
         backgrounds: str | os.PathLike = "bundled",
         objects: str | os.PathLike = "bundled",
         config: LocalBlurConfig | None = None,
+        procedural=None,
     ):
         self.size = _as_hw(size)
         self.length = int(length)
         self.seed = int(seed)
         self.config = config or LocalBlurConfig()
-        self.backgrounds = ImageSource(backgrounds)
+        self.backgrounds = SceneSource(backgrounds, procedural, flag="--backgrounds")
         self.objects = object_bank(objects, self.config.min_object_area)
-        self._bg_cache: dict[int, np.ndarray] = {}
 
     def __len__(self) -> int:
         return self.length
-
-    def _background(self, k: int) -> np.ndarray:
-        # Bundled photos are few and small: keep them; folders are read every time.
-        if self.backgrounds.paths is None:
-            if k not in self._bg_cache:
-                self._bg_cache[k] = self.backgrounds.load(k)[0]
-            return self._bg_cache[k]
-        return self.backgrounds.load(k)[0]
 
     def __getitem__(self, index: int) -> dict:
         if not 0 <= index < self.length:
             raise IndexError(index)
         rng = np.random.default_rng([self.seed, int(index)])
-        bg = self._background(int(rng.integers(len(self.backgrounds))))
+        bg = self.backgrounds.draw_random(rng, self.size)["image"]
         s = make_local_sample(bg, self.objects, rng, self.size, self.config)
         return {"blur": s["blur"], "sharp": s["sharp"], "mask": s["mask"]}
 
@@ -235,16 +310,18 @@ def generate_local(
     bits: int = 8,
     overwrite: bool = False,
     config: LocalBlurConfig | None = None,
+    procedural=None,
 ) -> Path:
     """Write an LBS dataset: ``OUT/{blur,sharp,mask}/NNNNNN.png`` + ``OUT/manifest.json``.
 
     This is the "paired folders" layout of DESIGN.md. ``mask`` PNGs are 8-bit greyscale, 255
-    on the moving objects' footprints. Background ``i`` is ``i mod len(backgrounds)``; all other
-    randomness comes from ``default_rng([seed, i])``, so the same seed gives the same files.
+    on the moving objects' footprints. Background ``i`` is scene ``i`` of the source (with one
+    photo source, ``i mod len(backgrounds)``); all other randomness comes from
+    ``default_rng([seed, i])``, so the same seed gives the same files.
 
     Args:
-        backgrounds: ``"bundled"`` or a folder of images.
-        objects: ``"bundled"`` or a PASCAL VOC 2012 root.
+        backgrounds: a scene source spec (``"bundled"``, ``"procedural"``, a folder, a mix).
+        objects: an object source spec (``"bundled"``, ``"procedural"``, a VOC root, a mix).
         out: output folder (must not exist or be empty, unless ``overwrite``).
         count: number of samples (>= 1).
         seed: base seed.
@@ -252,6 +329,7 @@ def generate_local(
         bits: 8 or 16 for ``blur``/``sharp``.
         overwrite: replace a non-empty ``out``.
         config: generator parameters.
+        procedural: :class:`~blurmap.synth.procedural.ProceduralConfig` of procedural backgrounds.
     Returns:
         The output folder. Nothing is left behind on error.
     """
@@ -260,7 +338,7 @@ def generate_local(
     if bits not in (8, 16):
         raise BlurmapError(f"--bits must be 8 or 16, got {bits}")
     cfg = config or LocalBlurConfig()
-    src = ImageSource(backgrounds)
+    src = SceneSource(backgrounds, procedural, flag="--backgrounds")
     bank = object_bank(objects, cfg.min_object_area)
     out = Path(out)
     with staged_output(out, overwrite) as tmp:
@@ -270,13 +348,13 @@ def generate_local(
         width = max(6, len(str(count - 1)))
         for i in range(count):
             rng = np.random.default_rng([seed, i])
-            bg, _ = src.load(i % len(src))
-            s = make_local_sample(bg, bank, rng, size, cfg)
+            scene = src.draw(i, rng, size)
+            s = make_local_sample(scene["image"], bank, rng, size, cfg)
             name = f"{i:0{width}d}.png"
             write_image(tmp / "blur" / name, s["blur"].permute(1, 2, 0).numpy(), bits=bits)
             write_image(tmp / "sharp" / name, s["sharp"].permute(1, 2, 0).numpy(), bits=bits)
             write_image(tmp / "mask" / name, s["mask"][0].numpy(), bits=8)
-            samples.append({"file": name, "background": src.names[i % len(src)], **s["info"]})
+            samples.append({"file": name, "background": scene["name"], **s["info"]})
         write_manifest(
             tmp,
             {

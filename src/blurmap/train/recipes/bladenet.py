@@ -38,13 +38,13 @@ Variants (flags, see ``configs/bladenet_*.yaml``):
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import Optional
+from dataclasses import dataclass, field
+from typing import Any, Dict, Optional
 
 import torch
 import torch.nn.functional as F
 
-from blurmap.errors import ConfigError
+from blurmap.errors import BlurmapError, ConfigError
 from blurmap.losses.segmentation import bce_loss, dice_loss
 from blurmap.train.data import Augment
 from blurmap.train.recipe import ModelSpec, Phase, Recipe, RecipeConfig, register_recipe
@@ -92,6 +92,10 @@ class BladeNetConfig(RecipeConfig):
     #: symmetric per-frame rotation (degrees) and log-zoom drift ranges (null = defaults)
     lbs_spin_max: Optional[float] = None
     lbs_zoom_max: Optional[float] = None
+    #: more LBS options (blurmap.synth.local.local_config): total motion ranges (extent px,
+    #: rotation degrees, scale, turn), distractors, object scale, camera effects, procedural
+    #: background knobs
+    lbs_options: Dict[str, Any] = field(default_factory=dict)
     #: held-out LBS validation images (different seed) and their side in px
     val_count: int = 16
     val_size: int = 256
@@ -160,7 +164,7 @@ class BladeNetRecipe(Recipe):
         """The :class:`~blurmap.synth.local.LocalBlurConfig` of this run's LBS data."""
         from dataclasses import replace
 
-        from blurmap.synth.local import LocalBlurConfig
+        from blurmap.synth.local import LocalBlurConfig, local_config
 
         cfg = LocalBlurConfig()
         lo, hi = self.cfg.lbs_speed_min, self.cfg.lbs_speed_max
@@ -174,15 +178,21 @@ class BladeNetRecipe(Recipe):
             cfg = replace(cfg, motion=replace(cfg.motion, spin=(-self.cfg.lbs_spin_max, self.cfg.lbs_spin_max)))
         if self.cfg.lbs_zoom_max is not None:
             cfg = replace(cfg, motion=replace(cfg.motion, zoom=(-self.cfg.lbs_zoom_max, self.cfg.lbs_zoom_max)))
-        return cfg
+        return local_config(cfg, dict(self.cfg.lbs_options))[0]
 
     def _lbs(self, size: int, length: int, seed: int):
         from blurmap.synth.local import LocalBlurDataset
 
-        return LocalBlurDataset(
-            size=size, length=length, seed=seed, config=self.lbs_config(),
-            backgrounds=self.cfg.lbs_backgrounds, objects=self.cfg.lbs_objects,
-        )
+        from blurmap.synth.local import local_config
+
+        procedural = local_config(self.lbs_config(), dict(self.cfg.lbs_options))[1]
+        try:
+            return LocalBlurDataset(
+                size=size, length=length, seed=seed, config=self.lbs_config(),
+                backgrounds=self.cfg.lbs_backgrounds, objects=self.cfg.lbs_objects, procedural=procedural,
+            )
+        except BlurmapError as ex:
+            raise ConfigError(str(ex)) from None
 
     def build_datasets(self):
         c = self.cfg

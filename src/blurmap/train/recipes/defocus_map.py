@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import List, Optional
+from typing import Any, Dict, List, Optional
 
 import numpy as np
 import torch
@@ -101,6 +101,12 @@ class DefocusMapConfig(RecipeConfig):
     #: side size*z, z log-uniform in [1, Z] (native resolution up to a Z times wider view; see
     #: SyntheticDPDataset zoom)
     synthetic_zoom: float = 1.0
+    #: a scene source spec used instead of the bundled photo split when set: "procedural",
+    #: "procedural,bundled", a folder of sharp photos (blurmap.synth.sources)
+    synthetic_source: Optional[str] = None
+    #: PSF, focus and camera options of the synthetic scenes, e.g. {psf: random, noise: 0.001}
+    #: (blurmap.synth.dp_dataset.dp_scene_config)
+    scene_options: Dict[str, Any] = field(default_factory=dict)
     #: texture threshold (AiF gradient magnitude per px) of the coc_mae_textured metric
     texture_threshold: float = 0.02
 
@@ -150,11 +156,20 @@ class DefocusMapRecipe(Recipe):
         trained = {"f", "g"} if c.learn_kernel else {"f"}  # a never-stepped optimizer gets no scheduler
         return {k: torch.optim.lr_scheduler.LambdaLR(o, factor) for k, o in optimizers.items() if k in trained}
 
+    def _photos(self, holdout: bool):
+        """The bundled photo split of the synthetic scenes (None when ``synthetic_source`` is set)."""
+        if self.cfg.synthetic_source:
+            return None
+        return bundled_split(self.cfg.synthetic_holdout, holdout, self.cfg.synthetic_textures and not holdout)
+
+    def _scene_kwargs(self) -> dict:
+        return {"source": self.cfg.synthetic_source, "scene_options": dict(self.cfg.scene_options)}
+
     def build_datasets(self):
         c = self.cfg
         if c.synthetic_count > 0:
-            return {"train": SyntheticDPDataset(bundled_split(self.cfg.synthetic_holdout, False, c.synthetic_textures), c.synthetic_count, c.synthetic_size,
-                                                c.synthetic_max_coc, seed=c.train.seed, fixed=False, zoom=c.synthetic_zoom)}
+            return {"train": SyntheticDPDataset(self._photos(False), c.synthetic_count, c.synthetic_size,
+                                                c.synthetic_max_coc, seed=c.train.seed, fixed=False, zoom=c.synthetic_zoom, **self._scene_kwargs())}
         from blurmap.data.dpdd import DPDDDataset
 
         return {"train": DPDDDataset(c.data_root, c.train_split, with_coc=False)}
@@ -169,8 +184,8 @@ class DefocusMapRecipe(Recipe):
         if c.synthetic_count > 0:
             if c.synthetic_val_count <= 0:
                 return {}
-            return {"val": SyntheticDPDataset(bundled_split(self.cfg.synthetic_holdout, True), c.synthetic_val_count, c.synthetic_size,
-                                              c.synthetic_max_coc, seed=c.train.seed + 7919, fixed=True)}
+            return {"val": SyntheticDPDataset(self._photos(True), c.synthetic_val_count, c.synthetic_size,
+                                              c.synthetic_max_coc, seed=c.train.seed + 7919, fixed=True, **self._scene_kwargs())}
         from blurmap.data.dpdd import DPDDDataset
 
         ds = DPDDDataset(c.data_root, c.val_split)

@@ -205,6 +205,12 @@ class DefocusGANConfig(RecipeConfig):
     #: side size*z, z log-uniform in [1, Z] (native resolution up to a Z times wider view; see
     #: SyntheticDPDataset zoom)
     synthetic_zoom: float = 1.0
+    #: a scene source spec used instead of the bundled photo split when set: "procedural",
+    #: "procedural,bundled", a folder of sharp photos (blurmap.synth.sources)
+    synthetic_source: Optional[str] = None
+    #: PSF, focus and camera options of the synthetic scenes, e.g. {psf: random, noise: 0.001}
+    #: (blurmap.synth.dp_dataset.dp_scene_config)
+    scene_options: Dict[str, Any] = field(default_factory=dict)
     # ---- losses (eq. 8)
     alpha: float = 0.012
     beta: float = 0.002
@@ -283,13 +289,22 @@ class DefocusGANRecipe(Recipe):
         cache_network_maps(self.cfg.data_root, split, self.cfg.map_weights, cache)
         return "cache", cache
 
+    def _photos(self, holdout: bool):
+        """The bundled photo split of the synthetic scenes (None when ``synthetic_source`` is set)."""
+        if self.cfg.synthetic_source:
+            return None
+        return bundled_split(self.cfg.synthetic_holdout, holdout, self.cfg.synthetic_textures and not holdout)
+
+    def _scene_kwargs(self) -> dict:
+        return {"source": self.cfg.synthetic_source, "scene_options": dict(self.cfg.scene_options)}
+
     def build_datasets(self):
         c = self.cfg
         if c.synthetic_count > 0:
-            return {"train": SyntheticDPDataset(bundled_split(self.cfg.synthetic_holdout, False, c.synthetic_textures), c.synthetic_count, c.synthetic_size,
+            return {"train": SyntheticDPDataset(self._photos(False), c.synthetic_count, c.synthetic_size,
                                                 c.synthetic_max_coc, seed=c.train.seed, repeats=c.synthetic_repeats,
                                                 scene=c.synthetic_scene, fixed=True, cache=True, keys=_SYNTH_KEYS,
-                                                zoom=c.synthetic_zoom)}
+                                                zoom=c.synthetic_zoom, **self._scene_kwargs())}
         mode, cache = self._map_mode_and_dir(c.train_split)
         return {"train": DPDDPatches(c.data_root, c.train_split, c.patch_size, c.patch_stride, mode, cache, c.min_sharpness)}
 
@@ -301,9 +316,9 @@ class DefocusGANRecipe(Recipe):
         if c.synthetic_count > 0:
             if c.synthetic_val_count <= 0:
                 return {}
-            return {"val": SyntheticDPDataset(bundled_split(self.cfg.synthetic_holdout, True), c.synthetic_val_count, c.synthetic_size,
+            return {"val": SyntheticDPDataset(self._photos(True), c.synthetic_val_count, c.synthetic_size,
                                               c.synthetic_max_coc, seed=c.train.seed + 10_000, scene=c.synthetic_scene,
-                                              fixed=True, cache=True, keys=_SYNTH_KEYS)}
+                                              fixed=True, cache=True, keys=_SYNTH_KEYS, **self._scene_kwargs())}
         if not c.val_split:
             return {}
         # validation frames are whole images; maps are not needed (inference is unguided)
