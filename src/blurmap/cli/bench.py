@@ -136,3 +136,28 @@ def synth_cmd(
     rows = synth_rows(repeats, threads, lbs_samples, size, lbs_size)
     _emit(format_table(rows, SYNTH_COLUMNS), "synth", [], rows, json_out, overwrite,
           size=list(size), repeats=repeats, threads=threads)
+
+
+@bench.command("quality")
+def quality_cmd(
+    weights: Optional[List[str]] = typer.Option(None, "--weights", help="Shipped names or .safetensors files "
+                                                "(default: every shipped model)."),
+    optimize: bool = typer.Option(True, "--optimize/--no-optimize", help="Also score the per-pair defocus-map fit."),
+    split: str = typer.Option("both", "--split", help="in, shifted or both."),
+    count: int = typer.Option(12, "--count", help="Scenes per split."),
+    quick: bool = typer.Option(False, "--quick", help="2 small scenes per split (a smoke test, under a minute)."),
+    json_out: Optional[Path] = typer.Option(None, "--json", help=_JSON_HELP),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing --json file."),
+) -> None:
+    """Quality in and out of the training distribution (fixed seeds; docs/benchmarks.md)."""
+    from blurmap.bench.quality import plan_models, quality_rows, quality_tables
+
+    if split not in ("in", "shifted", "both"):
+        raise BlurmapError(f"--split must be in, shifted or both, got {split!r}")
+    if count < 1:
+        raise BlurmapError(f"--count must be >= 1, got {count}")
+    _check_json(json_out, overwrite)
+    plan = plan_models(split_list(weights, "--weights"), optimize)
+    splits = ("in", "shifted") if split == "both" else (split,)
+    rows = quality_rows(plan, count=count, quick=quick, splits=splits, on_progress=lambda s: typer.echo(s, err=True))
+    _emit(quality_tables(rows), "quality", [], rows, json_out, overwrite, count=count, quick=quick)

@@ -36,6 +36,8 @@ class ShippedWeights:
         model: registry name of the network (:func:`blurmap.models.build_model`).
         task: what the weights do, one line.
         card: the model card in the docs.
+        bench_split: the in-distribution split of ``blurmap bench quality`` (scenes like the
+            ones its recipe trained on; :data:`blurmap.bench.quality.SPLITS`).
     """
 
     alias: str
@@ -43,6 +45,7 @@ class ShippedWeights:
     model: str
     task: str
     card: str
+    bench_split: str | None = None
 
     @property
     def path(self) -> Path:
@@ -60,6 +63,7 @@ SHIPPED: tuple[ShippedWeights, ...] = (
         "defocusgan",
         "single-image defocus deblurring (DefocusGAN generator)",
         "docs/model-cards/defocusgan.md",
+        "dp-bundled-6px",
     ),
     ShippedWeights(
         "local",
@@ -67,6 +71,7 @@ SHIPPED: tuple[ShippedWeights, ...] = (
         "bladenet",
         "local motion deblurring with a blur mask (BladeNet + LBP)",
         "docs/model-cards/bladenet.md",
+        "local-bundled",
     ),
     ShippedWeights(
         "defocus-map",
@@ -74,6 +79,7 @@ SHIPPED: tuple[ShippedWeights, ...] = (
         "defocus_map_net",
         "signed defocus map from dual-pixel views (DefocusMapNet)",
         "docs/model-cards/defocus-map.md",
+        "dp-bundled-20px",
     ),
 )
 
