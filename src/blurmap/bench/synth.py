@@ -1,4 +1,4 @@
-"""Speed of the data generators (``blurmap bench synth``; issue 3 targets).
+"""Speed of the data generators (``blurmap bench synth``).
 
 Rows:
 
@@ -11,6 +11,8 @@ Rows:
 - ``dp sample``: the whole generator step for that size (resize, scene depth, CoC, render).
 - ``lbs``: ``LocalBlurDataset`` samples/s at 512x512 with one torch thread (one data-loader
   worker). Target >= 5/s.
+- ``dp procedural scene`` / ``local procedural sample``: :func:`procedural_rows`, the procedural
+  training data on one thread (targets >= 5 DP scenes/s at 256x256, >= 2 local samples/s at 512x512).
 
 Best of ``repeats`` wall times (first call excluded as warm-up), with the process CPU time of
 that run: on a box shared with other jobs the wall time is inflated, the CPU time is not
@@ -122,7 +124,7 @@ def synth_rows(
 
     h, w = int(size[0]), int(size[1])
     check_synth_args((h, w), repeats, threads, lbs_samples, lbs_size)
-    # the issue-3 targets are for these sizes only; elsewhere the rows show no target
+    # the targets are for these sizes only; elsewhere the rows show no target
     dp_target = "<= 3 s" if (h, w) == DEFAULT_SIZE else "-"
     lbs_target = ">= 5/s" if lbs_size == 512 else "-"
     saved_threads = torch.get_num_threads()
@@ -153,6 +155,44 @@ def synth_rows(
         rows.append({"case": f"lbs LocalBlurDataset {lbs_size}x{lbs_size}", "threads": 1,
                      "wall": lbs_samples / dt, "per_cpu": lbs_samples / max(dc, 1e-9), "unit": "samples/s",
                      "target": lbs_target, "note": f"{lbs_samples} samples"})
+        rows += procedural_rows(lbs_samples, lbs_size)
     finally:
         torch.set_num_threads(saved_threads)
+    return rows
+
+
+def procedural_rows(samples: int = 20, local_size: int = 512, dp_size: int = 256) -> list[dict]:
+    """Procedural training data speed on one thread: DP scenes (scene, depth, CoC, render with a
+    random PSF) at ``dp_size``^2 and local-blur samples (procedural backgrounds and objects, 0-60 px
+    motion, camera effects) at ``local_size``^2, per wall and per CPU second.
+
+    Targets (at the default sizes): >= 5 DP scenes/s and >= 2 local samples/s, so data never
+    limits CPU training.
+    """
+    import torch
+
+    from blurmap.bench.quality import PROCEDURAL_DP_OPTIONS, PROCEDURAL_LOCAL_OPTIONS
+    from blurmap.synth.dp_dataset import SyntheticDPDataset
+    from blurmap.synth.local import LocalBlurConfig, LocalBlurDataset, local_config
+
+    saved = torch.get_num_threads()
+    torch.set_num_threads(1)
+    rows = []
+    try:
+        dp = SyntheticDPDataset(None, 10**6, dp_size, 25.0, seed=1, source="procedural", scene_options=PROCEDURAL_DP_OPTIONS)
+        cfg, proc = local_config(LocalBlurConfig(), PROCEDURAL_LOCAL_OPTIONS)
+        local = LocalBlurDataset(local_size, 10**6, 1, "procedural", "procedural", cfg, proc)
+        for name, ds, size, target in (("dp procedural scene", dp, dp_size, ">= 5/s" if dp_size == 256 else "-"),
+                                       ("local procedural sample", local, local_size,
+                                        ">= 2/s" if local_size == 512 else "-")):
+            ds[0]  # warm-up
+            t0, c0 = time.perf_counter(), time.process_time()
+            for i in range(1, samples + 1):
+                ds[i]
+            dt, dc = time.perf_counter() - t0, time.process_time() - c0
+            rows.append({"case": f"{name} {size}x{size}", "threads": 1, "wall": samples / dt,
+                         "per_cpu": samples / max(dc, 1e-9), "unit": "samples/s", "target": target,
+                         "note": f"{samples} samples"})
+    finally:
+        torch.set_num_threads(saved)
     return rows

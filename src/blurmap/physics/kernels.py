@@ -254,6 +254,9 @@ class DPKernelBank(nn.Module):
         kind: ``"butterworth"`` (eq. 3) or ``"gaussian"``.
         learnable: whether ``weight`` requires grad.
         order, beta, cutoff_factor: eq. 3 parameters (see :func:`dp_kernels`).
+        psf: initialise from a :class:`~blurmap.physics.psf.PSFSpec` or
+            :class:`~blurmap.physics.psf.PSFTable` instead (``kind`` is then ignored); the
+            left kernels are the mean of the family's left kernel and its mirrored right kernel.
     Shape:
         ``kernels(view)`` -> ``(R + 1, K, K)`` with ``K = natural_size(R)``.
     """
@@ -266,15 +269,22 @@ class DPKernelBank(nn.Module):
         order: int = 3,
         beta: float = 0.1,
         cutoff_factor: float = 2.5,
+        psf=None,
     ):
         super().__init__()
         if max_radius < 1:
             raise ValueError(f"max_radius must be >= 1, got {max_radius}")
         self.max_radius = int(max_radius)
-        self.kind = kind
-        stack = dp_kernel_stack(
-            self.max_radius, kind=kind, order=order, beta=beta, cutoff_factor=cutoff_factor
-        )
+        self.kind = kind if psf is None else "psf"
+        if psf is None:
+            stack = dp_kernel_stack(
+                self.max_radius, kind=kind, order=order, beta=beta, cutoff_factor=cutoff_factor
+            )
+        else:  # any family member or table; the bank keeps mirror symmetry, so asymmetric PSFs
+            # start from their closest mirror-symmetric pair
+            from blurmap.physics.psf import psf_stack
+
+            stack = psf_stack(psf, self.max_radius, "mirror-mean")
         self.weight = nn.Parameter(stack, requires_grad=learnable)
 
     @property

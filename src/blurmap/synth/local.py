@@ -59,6 +59,12 @@ class LocalBlurConfig:
         gamma: CRF power law (LODE: 2.2), used when ``camera`` is the identity.
         min_object_area: VOC instances smaller than this (px, before scaling) are not used.
         motion: trajectory ranges (:class:`~blurmap.physics.motion.MotionRanges`).
+        defocus_prob: probability that the background is rendered out of focus first (a
+            layered or tilted depth, peak ``|CoC|`` uniform in ``[0.2, 1] * defocus_max_coc``,
+            the DP renderer's combined view), in both outputs. The mask stays the moving
+            objects' footprint: a blur mask marks *motion* blur, and an out-of-focus background
+            is left to the defocus tools (and passes the gate of ``blurmap deblur --gate``).
+        defocus_max_coc: the largest |CoC| of a defocused background, px.
         camera: :class:`~blurmap.synth.camera.CameraConfig`. Its effects are applied to both
             outputs in the same way (one noise field, one vignetting), so the two stay
             bit-identical outside the mask, except with JPEG: its blocks that straddle the mask
@@ -75,6 +81,10 @@ class LocalBlurConfig:
     motion: MotionRanges = field(default_factory=MotionRanges)
     #: camera effects (tone curve, noise, vignetting, JPEG), applied alike to ``blur`` and ``sharp``
     camera: CameraConfig = field(default_factory=CameraConfig)
+    #: probability that the background is out of focus (defocus is not motion blur: mask 0 there)
+    defocus_prob: float = 0.0
+    #: largest |CoC| (px) of a defocused background
+    defocus_max_coc: float = 12.0
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -84,7 +94,8 @@ class LocalBlurConfig:
 
 
 #: keys of a recipe's ``lbs_options`` (see :func:`local_config`)
-LOCAL_OPTIONS = ("num_moving", "num_static", "object_scale", "max_object_frac", "max_initial_angle", "extent",
+LOCAL_OPTIONS = ("num_moving", "num_static", "object_scale", "max_object_frac", "max_initial_angle", "defocus_prob",
+                 "defocus_max_coc", "extent",
                  "rotation", "scale", "turn", "tone_curves", "noise", "read_noise", "vignetting", "jpeg_prob",
                  "jpeg_quality", "procedural")
 
@@ -93,7 +104,8 @@ def local_config(base: LocalBlurConfig, options: dict | None = None):
     """``base`` with a recipe's ``lbs_options`` applied, and the procedural config they ask for.
 
     Keys (all optional): the :class:`LocalBlurConfig` fields ``num_moving``, ``num_static``,
-    ``object_scale``, ``max_object_frac``, ``max_initial_angle``; the total motion ranges of
+    ``object_scale``, ``max_object_frac``, ``max_initial_angle``, ``defocus_prob``,
+    ``defocus_max_coc``; the total motion ranges of
     :class:`~blurmap.physics.motion.MotionRanges` (``extent`` px, ``rotation`` degrees,
     ``scale``, ``turn``); the :class:`~blurmap.synth.camera.CameraConfig` fields; and
     ``procedural`` (:class:`~blurmap.synth.procedural.ProceduralConfig` fields of procedural
@@ -119,7 +131,7 @@ def local_config(base: LocalBlurConfig, options: dict | None = None):
         camera = CameraConfig(**{k: tup(opts[k]) for k in ("tone_curves", "noise", "read_noise", "vignetting",
                                                             "jpeg_prob", "jpeg_quality") if k in opts})
         fields_ = {k: tup(opts[k]) for k in ("num_moving", "num_static", "object_scale", "max_object_frac",
-                                              "max_initial_angle") if k in opts}
+                                              "max_initial_angle", "defocus_prob", "defocus_max_coc") if k in opts}
         cfg = replace(base, motion=motion, camera=camera, **fields_)
         proc = opts.get("procedural")
         procedural = None if proc is None else ProceduralConfig(**{k: tup(v) for k, v in dict(proc).items()})
@@ -178,6 +190,19 @@ def _paste_static(bg: torch.Tensor, rgb: np.ndarray, alpha: np.ndarray, x: int, 
     bg[:, y0:y1, x0:x1] = torch.where(o_a[0] > 0, crf.to_encoded(lin)[0], bg[:, y0:y1, x0:x1])
 
 
+def _defocus(img: np.ndarray, rng: np.random.Generator, max_coc: float, crf: CRF) -> np.ndarray:
+    """The background out of focus: random layered / tilted depth, the DP combined view."""
+    from blurmap.physics.defocus import render_dual_pixel
+    from blurmap.synth.dp import coc_from_inverse_depth, random_inverse_depth
+
+    u = random_inverse_depth(rng, img, "ramp" if rng.random() < 0.3 else "layers")
+    coc, _ = coc_from_inverse_depth(rng, u, max_coc, 0.2, nothing_in_focus=0.5)
+    with torch.no_grad():
+        _, _, combined = render_dual_pixel(torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1)))[None],
+                                           torch.from_numpy(coc)[None, None], max_radius=max_coc, crf=crf)
+    return np.ascontiguousarray(combined[0].permute(1, 2, 0).numpy(), dtype=np.float32)
+
+
 def make_local_sample(
     background: np.ndarray,
     bank,
@@ -201,9 +226,12 @@ def make_local_sample(
     cam = cfg.camera.draw(rng)
     crf = CRF(gamma=cfg.gamma) if cfg.camera.is_identity else cam.crf
     img = _crop_background(np.asarray(background, dtype=np.float32), _as_hw(size), rng)
+    defocused = cfg.defocus_prob > 0 and rng.random() < cfg.defocus_prob
+    if defocused:
+        img = _defocus(img, rng, cfg.defocus_max_coc, crf)
     H, W = img.shape[:2]
     bg = torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1))).clone()
-    info = {"static": [], "moving": []}
+    info = {"static": [], "moving": [], "defocused_background": bool(defocused)}
     for _ in range(int(rng.integers(cfg.num_static[0], cfg.num_static[1] + 1))):
         cut = bank.random_cutout(rng)
         rgb, alpha = _prepare(cut, (H, W), cfg, rng)

@@ -56,6 +56,33 @@ def texture_mask(aif: torch.Tensor, threshold: float) -> torch.Tensor:
     return (gx**2 + gy**2).sqrt() > threshold
 
 
+def supervised_coc_loss(coc: torch.Tensor, true_coc: torch.Tensor, balance: bool = False, margin: int = 0,
+                        bin_width: float = 2.5) -> torch.Tensor:
+    """Mean absolute error of the signed CoC (px), optionally balanced over ``|CoC|`` bins.
+
+    With ``balance``, pixels are grouped by the true ``|CoC|`` in bins of ``bin_width`` px and
+    every non-empty bin contributes equally (the mean of the per-bin means).
+
+    Args:
+        coc, true_coc: ``(B, 1, H, W)`` signed CoC in px.
+        balance: balance the bins.
+        margin: border pixels left out.
+        bin_width: bin width in px.
+    Returns:
+        scalar tensor (px).
+    """
+    if margin > 0:
+        coc, true_coc = coc[..., margin:-margin, margin:-margin], true_coc[..., margin:-margin, margin:-margin]
+    err = (coc - true_coc).abs()
+    if not balance:
+        return err.mean()
+    bins = (true_coc.abs() / bin_width).floor().long().flatten()
+    sums = torch.zeros(int(bins.max()) + 1, dtype=err.dtype, device=err.device).index_add_(0, bins, err.flatten())
+    counts = torch.bincount(bins, minlength=sums.numel()).to(err.dtype)
+    used = counts > 0
+    return (sums[used] / counts[used]).mean()
+
+
 @dataclass
 class DefocusMapConfig(RecipeConfig):
     # ---- f: DefocusMapNet
@@ -75,6 +102,12 @@ class DefocusMapConfig(RecipeConfig):
     loss_gamma: Optional[float] = 2.2
     #: border pixels left out of the L1 term (reflect padding there is not the real scene)
     loss_margin: int = 0
+    #: weight of a supervised L1 term on the signed CoC (px), for synthetic data with ground
+    #: truth only (0 = the paper's self-supervision alone)
+    coc_weight: float = 0.0
+    #: balance the supervised term over |CoC| bins of 2.5 px (each bin of a batch weighs the
+    #: same), so large blurs, rare in a scene, are not traded for small ones
+    coc_balance: bool = False
     # ---- schedule (paper: 10 epochs f, then alternate every 5 until 30)
     lr: float = 2.0e-5
     kernel_lr: Optional[float] = None
@@ -217,7 +250,13 @@ class DefocusMapRecipe(Recipe):
         targets = {v: batch[v].float() for v in c.views}
         total, parts = reblur_loss(batch["sharp"].float(), coc, targets, kernels, c.lam, c.loss_scale,
                                    gamma=c.loss_gamma, margin=c.loss_margin)
-        return {"loss": total, "gem": parts["gem"], "grad": parts["grad"]}
+        logs = {"gem": parts["gem"], "grad": parts["grad"]}
+        if c.coc_weight > 0:
+            if "coc" not in batch:
+                raise ConfigError("coc_weight > 0 needs ground-truth CoC maps (synthetic data)")
+            logs["coc_l1"] = supervised_coc_loss(coc, batch["coc"].float(), c.coc_balance, c.loss_margin)
+            total = total + c.coc_weight * logs["coc_l1"]
+        return {"loss": total, **logs}
 
     def validate(self, batch, ctx):
         from blurmap.physics.defocus import defocus_blur
