@@ -187,6 +187,10 @@ def _png_header(path: Path, head: bytes) -> tuple[int, int, int, int]:
 # Adam7 passes: (x0, y0, dx, dy).
 _ADAM7 = ((0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2), (0, 1, 1, 2))
 _PNG_CHANNELS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}
+#: the bit depths the PNG spec allows per colour type
+_PNG_DEPTHS = {0: (1, 2, 4, 8, 16), 2: (8, 16), 3: (1, 2, 4, 8), 4: (8, 16), 6: (8, 16)}
+#: libpng's default limit on a side (PNG_USER_WIDTH_MAX / PNG_USER_HEIGHT_MAX)
+_LIBPNG_MAX_SIDE = 1_000_000
 #: decompressed bytes looked at per step while checking a PNG stream (bounded memory)
 _PNG_CHECK_BLOCK = 1 << 20
 
@@ -203,20 +207,32 @@ def _png_rows(width: int, height: int, depth: int, colour: int, interlace: int) 
     return rows
 
 
-def _check_png_stream(path: Path, data: bytes) -> None:
-    """Check the IDAT stream of a (CRC-checked) PNG without keeping the pixels.
+def _png_for_opencv(path: Path, data: bytes) -> bytes:
+    """Check a PNG's chunks and pixel stream; return it with its critical chunks only.
 
-    The zlib stream must inflate cleanly to exactly the bytes the header promises, and every
-    scanline must start with a valid filter type (0-4). Runs in blocks of
-    :data:`_PNG_CHECK_BLOCK` decompressed bytes, so memory stays small for any image size.
+    libpng inside OpenCV prints what it dislikes to stderr (lines naming no file) and
+    OpenCV then only returns None, so everything libpng would complain about is checked
+    here first, with a reason: every chunk complete with a correct CRC up to IEND; the zlib
+    stream inflating cleanly to exactly the bytes the header promises; every scanline
+    starting with a valid filter type (0-4). The ancillary chunks (ICC profile, text, gamma,
+    ...) are left out of the copy OpenCV decodes: the ICC profile is read by Pillow, OpenCV
+    uses none of them, and damage in them would be more libpng lines. The inflated stream is
+    walked in blocks of :data:`_PNG_CHECK_BLOCK` bytes, so memory stays small for any size.
+
+    Returns:
+        signature + IHDR + the IDAT chunks + IEND, byte for byte as in ``data``.
 
     Raises:
         ImageReadError: what is wrong, naming the file.
     """
-    width, height, depth, colour = struct.unpack(">IIBB", data[16:26])
-    interlace = data[28]
-    if colour not in _PNG_CHANNELS or depth not in (1, 2, 4, 8, 16) or interlace > 1:
-        raise ImageReadError(path, f"corrupt PNG header (colour type {colour}, bit depth {depth}, interlace {interlace})")
+    width, height, depth, colour, compression, filtering, interlace = struct.unpack(">IIBBBBB", data[16:29])
+    if depth not in _PNG_DEPTHS.get(colour, ()) or compression or filtering or interlace > 1:
+        raise ImageReadError(
+            path, f"corrupt PNG header (colour type {colour}, bit depth {depth}, compression {compression}, "
+            f"filter {filtering}, interlace {interlace})"
+        )
+    if max(width, height) > _LIBPNG_MAX_SIDE:
+        raise ImageReadError(path, f"{width}x{height} px: a side above {_LIBPNG_MAX_SIDE:,} px (libpng's limit)")
     # (first byte, end, scanline length) of each pass in the inflated stream
     bounds, offset = [], 0
     for stride, nrows in _png_rows(width, height, depth, colour, interlace):
@@ -225,14 +241,20 @@ def _check_png_stream(path: Path, data: bytes) -> None:
     expected = offset
     # The chunk layout first: libpng reads up to a complete IEND and fails noisily without it.
     idats: list[tuple[int, int]] = []  # (start, end) of each IDAT payload
+    critical: list[bytes] = [data[:8]]  # signature, IHDR, IDAT..., IEND (whole chunks)
     pos, ended = 8, False
     while pos + 12 <= len(data):
         (length,) = struct.unpack(">I", data[pos : pos + 4])
         kind = data[pos + 4 : pos + 8]
         if pos + 12 + length > len(data):
             break
+        (crc,) = struct.unpack(">I", data[pos + 8 + length : pos + 12 + length])
+        if zlib.crc32(data[pos + 4 : pos + 8 + length]) != crc:  # Pillow's verify() skips IEND's
+            raise ImageReadError(path, f"corrupt PNG ({kind.decode('latin-1')!r} chunk fails its CRC)")
         if kind == b"IDAT":
             idats.append((pos + 8, pos + 8 + length))
+        if kind in (b"IHDR", b"IDAT", b"IEND"):
+            critical.append(data[pos : pos + 12 + length])
         pos += 12 + length
         if kind == b"IEND":
             ended = True
@@ -270,6 +292,7 @@ def _check_png_stream(path: Path, data: bytes) -> None:
         raise ImageReadError(path, f"corrupt PNG data ({_short(ex)})") from None
     if produced < expected or not inflater.eof:
         raise ImageReadError(path, f"truncated PNG data ({produced:,} of {expected:,} bytes of pixels)")
+    return b"".join(critical)
 
 
 def _read_png16(path: Path, data: bytes) -> np.ndarray:
@@ -285,10 +308,7 @@ def _read_png16(path: Path, data: bytes) -> np.ndarray:
             im.verify()
     except Exception as ex:  # noqa: BLE001 - any decoder failure is a bad file
         raise ImageReadError(path, f"truncated or corrupt PNG ({_short(ex)})") from None
-    # libpng inside OpenCV prints its complaints to stderr (lines naming no file) and
-    # OpenCV then only returns None: check the pixel stream here first, with a reason.
-    _check_png_stream(path, data)
-    buf = np.frombuffer(data, dtype=np.uint8)
+    buf = np.frombuffer(_png_for_opencv(path, data), dtype=np.uint8)
     samples = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
     if samples is None:
         raise ImageReadError(path, "truncated or corrupt PNG (OpenCV could not decode it)")

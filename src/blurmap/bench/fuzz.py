@@ -68,7 +68,14 @@ def seed_files() -> dict[str, bytes]:
     seeds["png8"] = pil("PNG")
     ok, png16 = cv2.imencode(".png", np.ascontiguousarray(rgb[:, :, ::-1]).astype(np.uint16) * 257)
     assert ok
-    seeds["png16"] = png16.tobytes()
+    # With an ICC profile and a text chunk: damage to ancillary chunks reaches libpng too.
+    from PIL import ImageCms
+
+    from blurmap.io import _png_with_icc
+
+    icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    with_icc = _png_with_icc(png16.tobytes(), icc)
+    seeds["png16"] = with_icc[:-12] + _png_chunk(b"tEXt", b"Comment\x00fuzzed") + with_icc[-12:]
     exif = PILImage.Exif()
     exif[0x0112] = 6  # stored sideways: the reader's orientation path runs too
     seeds["jpeg"] = pil("JPEG", quality=90, exif=exif.tobytes())
