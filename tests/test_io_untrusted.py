@@ -228,3 +228,15 @@ def test_read_image_bytes_refuses_like_read_image():
         read_image_bytes(_png16(np.zeros((40, 50, 3), np.uint16)), "up.png", max_pixels=1000)
     with pytest.raises(TypeError):
         read_image_bytes("not bytes", "up.png")
+
+
+def test_read_image_bytes_hands_warnings_to_warn():
+    """A server collects each request's warning lines itself (warnings.catch_warnings is not
+    thread-safe); nothing goes to the warnings module then."""
+    rgba = np.concatenate([_rgb(), np.full((12, 10, 1), 128, np.uint8)], axis=2)
+    buf = _stdio.BytesIO()
+    PILImage.fromarray(rgba).save(buf, format="PNG")
+    got: list[str] = []
+    image, lines = _named_warnings(read_image_bytes, buf.getvalue(), "alpha.png", warn=got.append)
+    assert image.had_alpha and lines == []
+    assert got == ["alpha.png: alpha channel dropped (image read as RGB)"]

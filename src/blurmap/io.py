@@ -34,7 +34,7 @@ import warnings
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable
 
 import numpy as np
 
@@ -45,6 +45,7 @@ __all__ = [
     "read_image",
     "read_image_bytes",
     "write_image",
+    "encode_image",
     "image_to_tensor",
     "array_to_chw",
     "tensor_to_image",
@@ -546,7 +547,9 @@ def read_image(path: str | os.PathLike, *, max_pixels: int | None = None) -> Ima
     return _decode(p, data, limit)
 
 
-def read_image_bytes(data: bytes, name: str = "<bytes>", *, max_pixels: int | None = None) -> Image:
+def read_image_bytes(
+    data: bytes, name: str = "<bytes>", *, max_pixels: int | None = None, warn: Callable[[str], None] | None = None
+) -> Image:
     """Decode an image held in memory (an upload, a blob), with the checks of :func:`read_image`.
 
     Nothing touches the filesystem: ``name`` is only the label that error and warning lines
@@ -556,6 +559,8 @@ def read_image_bytes(data: bytes, name: str = "<bytes>", *, max_pixels: int | No
         data: the complete file content.
         name: what to call the image in messages.
         max_pixels: decompression-bomb limit, as in :func:`read_image`.
+        warn: called with each warning line (``"<name>: ..."``) instead of ``warnings.warn``;
+            a server decoding in worker threads collects them this way per request.
 
     Returns:
         :class:`Image` (``path`` is ``name``).
@@ -572,7 +577,7 @@ def read_image_bytes(data: bytes, name: str = "<bytes>", *, max_pixels: int | No
     """
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise TypeError(f"expected bytes, got {type(data).__name__}")
-    return _decode(str(name), bytes(data), _resolve_max_pixels(max_pixels))
+    return _decode(str(name), bytes(data), _resolve_max_pixels(max_pixels), warn)
 
 
 # One reader at a time may divert warnings (see _warnings_named): the warnings module's state
@@ -581,7 +586,7 @@ _WARNINGS_LOCK = threading.RLock()
 
 
 @contextlib.contextmanager
-def _warnings_named(name: Path | str):
+def _warnings_named(name: Path | str, warn: Callable[[str], None] | None = None):
     """Re-issue the warnings this thread raises while decoding ``name`` as named lines.
 
     The decoders warn about damage they read past ("Corrupt EXIF data", "Truncated File
@@ -589,6 +594,7 @@ def _warnings_named(name: Path | str):
     that already start with the name (an alpha channel dropped) pass through as they are;
     the others are folded into one ``"<name>: <first> (and N more)"`` warning. A file that is
     refused gives only its error. Warnings other threads raise meanwhile are shown normally.
+    With ``warn`` given, the lines go to it instead of to ``warnings.warn``.
     """
     me = threading.get_ident()
     prefix = f"{name}:"
@@ -609,16 +615,20 @@ def _warnings_named(name: Path | str):
 
         warnings.showwarning = divert
         yield
-    for text, category in named:
-        warnings.warn(text, category, stacklevel=3)
+    lines = [(text, category) for text, category in named]
     if other:
         more = f" (and {len(other) - 1} more)" if len(other) > 1 else ""
-        warnings.warn(f"{prefix} damaged file read anyway: {other[0][:160]}{more}", UserWarning, stacklevel=3)
+        lines.append((f"{prefix} damaged file read anyway: {other[0][:160]}{more}", UserWarning))
+    for text, category in lines:
+        if warn is not None:
+            warn(text)
+        else:
+            warnings.warn(text, category, stacklevel=4)
 
 
-def _decode(p: Path | str, data: bytes, limit: int) -> Image:
+def _decode(p: Path | str, data: bytes, limit: int, warn: Callable[[str], None] | None = None) -> Image:
     """Dispatch on the magic bytes (never the extension) and decode; warnings name ``p``."""
-    with _warnings_named(p):
+    with _warnings_named(p, warn):
         return _decode_any(p, data, limit)
 
 
@@ -752,6 +762,31 @@ def write_bytes_atomic(path: str | os.PathLike, data: bytes, *, overwrite: bool 
                 os.unlink(tmp)
             except OSError:
                 pass
+
+
+def encode_image(array: np.ndarray, fmt: str = "png", *, bits: int = 8, icc_profile: bytes | None = None) -> bytes:
+    """The bytes :func:`write_image` would write, in memory (an HTTP response, a blob).
+
+    Args:
+        array: ``(H, W, 3)`` or ``(H, W)`` float in ``[0, 1]`` (RGB order), clipped and rounded
+            as in :func:`write_image`.
+        fmt: ``"png"``, ``"tif"``/``"tiff"`` or ``"jpg"``/``"jpeg"``.
+        bits: 8 or 16 (JPEG: 8 only).
+        icc_profile: ICC profile bytes to embed, or ``None``.
+
+    Raises:
+        ImageWriteError: bad array, bits or format.
+
+    Example:
+        >>> import numpy as np
+        >>> from blurmap.io import encode_image, read_image_bytes
+        >>> png = encode_image(np.full((4, 6, 3), 0.5, np.float32), bits=16)
+        >>> im = read_image_bytes(png, "x.png")
+        >>> im.bits, im.array.shape
+        (16, (4, 6, 3))
+    """
+    p = Path(f"image.{fmt.lower().lstrip('.')}")
+    return _encode(p, _quantize(p, array, bits), bits, icc_profile)
 
 
 def write_image(
