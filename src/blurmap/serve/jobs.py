@@ -76,8 +76,10 @@ def _stem(name: str) -> str:
 
 
 def _header_text(lines: list[str]) -> str:
-    """Warning lines as one latin-1-safe header value."""
-    return " | ".join(lines).encode("ascii", "replace").decode("ascii")[:1000]
+    """Warning lines as one header value: printable ASCII only (a decoder's message may quote
+    bytes of the file; a control character would make the header invalid)."""
+    text = " | ".join(lines)
+    return "".join(c if " " <= c <= "~" else "?" for c in text)[:1000]
 
 
 def _data_url(png: bytes) -> str:
