@@ -210,7 +210,8 @@
 
     // Shown at most at their own size (a phone scales them down to its width).
     $("compare-figure").style.maxWidth = body.width + "px";
-    $("map-figure").style.maxWidth = Math.max(body.width, 240) + "px";
+    $("map-figure").style.maxWidth = Math.max(body.width, 240) + "px"; // room for the bar's labels
+    $("map").style.maxWidth = body.width + "px";
     $("before").src = body.input;
     $("compare").classList.toggle("single", !deblur);
     $("slider-row").hidden = !deblur;
