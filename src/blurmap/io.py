@@ -11,22 +11,30 @@ tool can write its output at the same depth. What the reader does, in order:
 4. applies the EXIF (or TIFF) orientation tag so the array is upright as viewers show it;
 5. grey -> 3 equal channels; an alpha channel is dropped with a ``warnings.warn`` naming the file.
 
+Files and bytes (:func:`read_image_bytes`, for uploads) take the same path. The readers are
+fuzzed (:mod:`blurmap.bench.fuzz`): a damaged or hostile file is decoded or refused with
+:class:`~blurmap.errors.ImageReadError`, never another exception, and every warning a decoder
+raises on the way (tifffile's log lines included) comes out as one line naming the file.
+
 Writing is atomic: the whole file is encoded in memory, written to a temp file in the target
 folder, fsync'ed and renamed over the destination, so a failure never leaves a partial file.
 """
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import io as _stdio
+import logging
 import os
 import struct
 import tempfile
+import threading
 import warnings
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable
 
 import numpy as np
 
@@ -35,7 +43,9 @@ from blurmap.errors import ImageReadError, ImageWriteError
 __all__ = [
     "Image",
     "read_image",
+    "read_image_bytes",
     "write_image",
+    "encode_image",
     "image_to_tensor",
     "array_to_chw",
     "tensor_to_image",
@@ -175,6 +185,117 @@ def _png_header(path: Path, head: bytes) -> tuple[int, int, int, int]:
     return width, height, depth, colour
 
 
+# Adam7 passes: (x0, y0, dx, dy).
+_ADAM7 = ((0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2), (0, 1, 1, 2))
+_PNG_CHANNELS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}
+#: the bit depths the PNG spec allows per colour type
+_PNG_DEPTHS = {0: (1, 2, 4, 8, 16), 2: (8, 16), 3: (1, 2, 4, 8), 4: (8, 16), 6: (8, 16)}
+#: libpng's default limit on a side (PNG_USER_WIDTH_MAX / PNG_USER_HEIGHT_MAX)
+_LIBPNG_MAX_SIDE = 1_000_000
+#: decompressed bytes looked at per step while checking a PNG stream (bounded memory)
+_PNG_CHECK_BLOCK = 1 << 20
+
+
+def _png_rows(width: int, height: int, depth: int, colour: int, interlace: int) -> list[tuple[int, int]]:
+    """``(bytes per scanline incl. the filter byte, number of scanlines)`` per (Adam7) pass."""
+    bits_per_pixel = depth * _PNG_CHANNELS[colour]
+    passes = _ADAM7 if interlace else ((0, 0, 1, 1),)
+    rows = []
+    for x0, y0, dx, dy in passes:
+        cols, nrows = -(-(width - x0) // dx), -(-(height - y0) // dy)
+        if cols > 0 and nrows > 0:
+            rows.append((1 + (cols * bits_per_pixel + 7) // 8, nrows))
+    return rows
+
+
+def _png_for_opencv(path: Path, data: bytes) -> bytes:
+    """Check a PNG's chunks and pixel stream; return it with its critical chunks only.
+
+    libpng inside OpenCV prints what it dislikes to stderr (lines naming no file) and
+    OpenCV then only returns None, so everything libpng would complain about is checked
+    here first, with a reason: every chunk complete with a correct CRC up to IEND; the zlib
+    stream inflating cleanly to exactly the bytes the header promises; every scanline
+    starting with a valid filter type (0-4). The ancillary chunks (ICC profile, text, gamma,
+    ...) are left out of the copy OpenCV decodes: the ICC profile is read by Pillow, OpenCV
+    uses none of them, and damage in them would be more libpng lines. The inflated stream is
+    walked in blocks of :data:`_PNG_CHECK_BLOCK` bytes, so memory stays small for any size.
+
+    Returns:
+        signature + IHDR + the IDAT chunks + IEND, byte for byte as in ``data``.
+
+    Raises:
+        ImageReadError: what is wrong, naming the file.
+    """
+    width, height, depth, colour, compression, filtering, interlace = struct.unpack(">IIBBBBB", data[16:29])
+    if depth not in _PNG_DEPTHS.get(colour, ()) or compression or filtering or interlace > 1:
+        raise ImageReadError(
+            path, f"corrupt PNG header (colour type {colour}, bit depth {depth}, compression {compression}, "
+            f"filter {filtering}, interlace {interlace})"
+        )
+    if max(width, height) > _LIBPNG_MAX_SIDE:
+        raise ImageReadError(path, f"{width}x{height} px: a side above {_LIBPNG_MAX_SIDE:,} px (libpng's limit)")
+    # (first byte, end, scanline length) of each pass in the inflated stream
+    bounds, offset = [], 0
+    for stride, nrows in _png_rows(width, height, depth, colour, interlace):
+        bounds.append((offset, offset + stride * nrows, stride))
+        offset += stride * nrows
+    expected = offset
+    # The chunk layout first: libpng reads up to a complete IEND and fails noisily without it.
+    idats: list[tuple[int, int]] = []  # (start, end) of each IDAT payload
+    critical: list[bytes] = [data[:8]]  # signature, IHDR, IDAT..., IEND (whole chunks)
+    pos, ended = 8, False
+    while pos + 12 <= len(data):
+        (length,) = struct.unpack(">I", data[pos : pos + 4])
+        kind = data[pos + 4 : pos + 8]
+        if pos + 12 + length > len(data):
+            break
+        (crc,) = struct.unpack(">I", data[pos + 8 + length : pos + 12 + length])
+        if zlib.crc32(data[pos + 4 : pos + 8 + length]) != crc:  # Pillow's verify() skips IEND's
+            raise ImageReadError(path, f"corrupt PNG ({kind.decode('latin-1')!r} chunk fails its CRC)")
+        if kind == b"IDAT":
+            idats.append((pos + 8, pos + 8 + length))
+        if kind in (b"IHDR", b"IDAT", b"IEND"):
+            critical.append(data[pos : pos + 12 + length])
+        pos += 12 + length
+        if kind == b"IEND":
+            ended = True
+            break
+    if not ended:
+        raise ImageReadError(path, "truncated PNG (no complete IEND chunk at the end)")
+    inflater = zlib.decompressobj()
+    produced = 0  # inflated bytes seen so far
+    seg, row_start = 0, 0  # current pass, and the offset of its next scanline's filter byte
+    try:
+        for start, stop_idat in idats:
+            if inflater.eof:  # libpng warns about IDAT data after the stream's end
+                raise ImageReadError(path, "corrupt PNG data (data after the end of the compressed pixels)")
+            pending = data[start:stop_idat]
+            while pending and not inflater.eof:
+                block = inflater.decompress(pending, _PNG_CHECK_BLOCK)
+                pending = inflater.unconsumed_tail
+                end = produced + len(block)
+                if end > expected:
+                    raise ImageReadError(path, "corrupt PNG data (more pixel data than the header's size)")
+                while seg < len(bounds) and row_start < end:
+                    stop = min(end, bounds[seg][1])
+                    stride = bounds[seg][2]
+                    filters = np.frombuffer(block, np.uint8)[row_start - produced : stop - produced : stride]
+                    if filters.size and int(filters.max()) > 4:
+                        raise ImageReadError(path, f"corrupt PNG data (bad scanline filter type {int(filters.max())})")
+                    row_start += stride * filters.size
+                    if row_start >= bounds[seg][1]:
+                        seg += 1
+                        row_start = bounds[seg][0] if seg < len(bounds) else expected
+                produced = end
+            if inflater.unused_data:
+                raise ImageReadError(path, "corrupt PNG data (data after the end of the compressed pixels)")
+    except zlib.error as ex:
+        raise ImageReadError(path, f"corrupt PNG data ({_short(ex)})") from None
+    if produced < expected or not inflater.eof:
+        raise ImageReadError(path, f"truncated PNG data ({produced:,} of {expected:,} bytes of pixels)")
+    return b"".join(critical)
+
+
 def _read_png16(path: Path, data: bytes) -> np.ndarray:
     """Decode a 16-bit PNG with OpenCV (keeps all 16 bits). Returns RGB-ordered samples."""
     import cv2
@@ -188,7 +309,7 @@ def _read_png16(path: Path, data: bytes) -> np.ndarray:
             im.verify()
     except Exception as ex:  # noqa: BLE001 - any decoder failure is a bad file
         raise ImageReadError(path, f"truncated or corrupt PNG ({_short(ex)})") from None
-    buf = np.frombuffer(data, dtype=np.uint8)
+    buf = np.frombuffer(_png_for_opencv(path, data), dtype=np.uint8)
     samples = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
     if samples is None:
         raise ImageReadError(path, "truncated or corrupt PNG (OpenCV could not decode it)")
@@ -269,7 +390,74 @@ def _read_with_pillow(path: Path, data: bytes, max_pixels: int) -> Image:
         return _finish(path, rgb, bits, icc, orientation, had_alpha, fmt)
 
 
+class _TifffileLogCapture(logging.Filter):
+    """Routes tifffile's log records to the reading thread instead of stderr.
+
+    tifffile reports damage it can read past (a bad tag, a missing byte count) with
+    ``logging`` warnings that name no file; in a batch they are lines nobody can place.
+    While a thread reads a TIFF, its records are collected here (and dropped from the log);
+    :func:`_read_tiff` turns them into one warning that names the file. Other threads and
+    other uses of tifffile log as usual. Installed once on the ``tifffile`` logger.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self._local = threading.local()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        sink = getattr(self._local, "sink", None)
+        if sink is None:
+            return True
+        sink.append(record.getMessage().strip().replace("\n", " "))
+        return False
+
+    @contextlib.contextmanager
+    def capture(self):
+        logger = logging.getLogger("tifffile")
+        if self not in logger.filters:
+            logger.addFilter(self)
+        previous = getattr(self._local, "sink", None)
+        sink: list[str] = []
+        self._local.sink = sink
+        try:
+            yield sink
+        finally:
+            self._local.sink = previous
+
+
+_TIFFFILE_LOG = _TifffileLogCapture()
+
+
 def _read_tiff(path: Path, data: bytes, max_pixels: int) -> Image:
+    """Decode a TIFF; tifffile's complaints become one warning naming the file.
+
+    tifffile is a pure-Python parser, so a hostile or damaged file can make any of its
+    lines fail with any exception (fuzzing found ``TypeError`` from a size tag holding
+    several values); every exception but our own is therefore a corrupt file.
+    """
+    with _TIFFFILE_LOG.capture() as complaints:
+        try:
+            image = _decode_tiff(path, data, max_pixels)
+        except ImageReadError:
+            raise
+        except MemoryError:
+            raise ImageReadError(path, "corrupt TIFF (a field asks for more memory than there is)") from None
+        except Exception as ex:  # noqa: BLE001 - see the docstring
+            raise ImageReadError(path, f"truncated or corrupt TIFF data ({_short(ex)})") from None
+    if complaints:
+        more = f" (and {len(complaints) - 1} more)" if len(complaints) > 1 else ""
+        warnings.warn(f"{path}: damaged TIFF read anyway: {complaints[0][:160]}{more}", stacklevel=3)
+    return image
+
+
+def _tiff_int(path: Path, value, what: str) -> int:
+    """A TIFF header value that must be one integer (a hostile file may store a tuple there)."""
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        return int(value)
+    raise ImageReadError(path, f"corrupt TIFF header ({what} is {str(value)[:40]!r}, not one integer)")
+
+
+def _decode_tiff(path: Path, data: bytes, max_pixels: int) -> Image:
     import tifffile
 
     try:
@@ -280,12 +468,22 @@ def _read_tiff(path: Path, data: bytes, max_pixels: int) -> Image:
         if not tif.pages:
             raise ImageReadError(path, "TIFF has no image pages")
         page = tif.pages[0]
-        _check_pixels(path, int(page.imagewidth), int(page.imagelength), max_pixels)
+        if not isinstance(page, tifffile.TiffPage):
+            raise ImageReadError(path, "corrupt TIFF header (first page unreadable)")
+        width = _tiff_int(path, page.imagewidth, "image width")
+        height = _tiff_int(path, page.imagelength, "image length")
+        _check_pixels(path, width, height, max_pixels)
         if page.dtype not in (np.dtype(np.uint8), np.dtype(np.uint16)):
             raise ImageReadError(path, f"unsupported TIFF sample type {page.dtype} (expected 8- or 16-bit integers)")
+        # Pixels that are not in the file are not zeros: refuse instead of inventing them.
+        offsets, counts = page.dataoffsets, page.databytecounts
+        if not offsets or len(offsets) != len(counts) or any(
+            int(o) <= 0 or int(c) <= 0 or int(o) + int(c) > len(data) for o, c in zip(offsets, counts)
+        ):
+            raise ImageReadError(path, "truncated or corrupt TIFF data (strips missing or outside the file)")
         bits = 8 if page.dtype == np.uint8 else 16
         tag = page.tags.get(34675)  # InterColorProfile
-        icc = bytes(tag.value) if tag is not None else None
+        icc = bytes(tag.value) if tag is not None and isinstance(tag.value, (bytes, bytearray)) else None
         orient_tag = page.tags.get(274)  # Orientation, same values as EXIF
         try:
             orientation = int(orient_tag.value) if orient_tag is not None else 1
@@ -298,6 +496,8 @@ def _read_tiff(path: Path, data: bytes, max_pixels: int) -> Image:
             raise ImageReadError(path, f"truncated or corrupt TIFF data ({_short(ex)})") from None
     if planar and samples.ndim == 3:
         samples = np.moveaxis(samples, 0, -1)
+    if samples.ndim >= 2 and samples.shape[:2] != (height, width):
+        raise ImageReadError(path, f"corrupt TIFF (decoded {samples.shape} pixels for a {width}x{height} image)")
     rgb, had_alpha = _to_rgb(path, samples)
     return _finish(path, rgb, bits, icc, orientation if 1 <= orientation <= 8 else 1, had_alpha, "TIFF")
 
@@ -344,6 +544,95 @@ def read_image(path: str | os.PathLike, *, max_pixels: int | None = None) -> Ima
         data = p.read_bytes()
     except OSError as ex:
         raise ImageReadError(p, f"cannot read file ({ex.strerror or _short(ex)})") from None
+    return _decode(p, data, limit)
+
+
+def read_image_bytes(
+    data: bytes, name: str = "<bytes>", *, max_pixels: int | None = None, warn: Callable[[str], None] | None = None
+) -> Image:
+    """Decode an image held in memory (an upload, a blob), with the checks of :func:`read_image`.
+
+    Nothing touches the filesystem: ``name`` is only the label that error and warning lines
+    start with and that :attr:`Image.path` holds (a client-given file name is safe here).
+
+    Args:
+        data: the complete file content.
+        name: what to call the image in messages.
+        max_pixels: decompression-bomb limit, as in :func:`read_image`.
+        warn: called with each warning line (``"<name>: ..."``) instead of ``warnings.warn``;
+            a server decoding in worker threads collects them this way per request.
+
+    Returns:
+        :class:`Image` (``path`` is ``name``).
+
+    Raises:
+        ImageReadError: ``"<name>: <reason>"``, the same reasons as :func:`read_image`.
+
+    Example:
+        >>> from blurmap.io import read_image_bytes
+        >>> read_image_bytes(b"hello", "notes.png")
+        Traceback (most recent call last):
+        ...
+        blurmap.errors.ImageReadError: notes.png: not an image (unrecognised file format)
+    """
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise TypeError(f"expected bytes, got {type(data).__name__}")
+    return _decode(str(name), bytes(data), _resolve_max_pixels(max_pixels), warn)
+
+
+# One reader at a time may divert warnings (see _warnings_named): the warnings module's state
+# is global, and two readers restoring it in the wrong order would lose each other's filters.
+_WARNINGS_LOCK = threading.RLock()
+
+
+@contextlib.contextmanager
+def _warnings_named(name: Path | str, warn: Callable[[str], None] | None = None):
+    """Re-issue the warnings this thread raises while decoding ``name`` as named lines.
+
+    The decoders warn about damage they read past ("Corrupt EXIF data", "Truncated File
+    Read") without saying which file; in a batch those lines cannot be placed. Warnings
+    that already start with the name (an alpha channel dropped) pass through as they are;
+    the others are folded into one ``"<name>: <first> (and N more)"`` warning. A file that is
+    refused gives only its error. Warnings other threads raise meanwhile are shown normally.
+    With ``warn`` given, the lines go to it instead of to ``warnings.warn``.
+    """
+    me = threading.get_ident()
+    prefix = f"{name}:"
+    named: list[tuple[str, type]] = []
+    other: list[str] = []
+    with _WARNINGS_LOCK, warnings.catch_warnings():
+        warnings.simplefilter("always")  # every file gets its line, not only the first
+        passthrough = warnings.showwarning
+
+        def divert(message, category, filename, lineno, file=None, line=None):
+            if threading.get_ident() != me:
+                return passthrough(message, category, filename, lineno, file, line)
+            text = " ".join(str(message).split())
+            if text.startswith(prefix):
+                named.append((text, category))
+            elif text not in other:
+                other.append(text)
+
+        warnings.showwarning = divert
+        yield
+    lines = [(text, category) for text, category in named]
+    if other:
+        more = f" (and {len(other) - 1} more)" if len(other) > 1 else ""
+        lines.append((f"{prefix} damaged file read anyway: {other[0][:160]}{more}", UserWarning))
+    for text, category in lines:
+        if warn is not None:
+            warn(text)
+        else:
+            warnings.warn(text, category, stacklevel=4)
+
+
+def _decode(p: Path | str, data: bytes, limit: int, warn: Callable[[str], None] | None = None) -> Image:
+    """Dispatch on the magic bytes (never the extension) and decode; warnings name ``p``."""
+    with _warnings_named(p, warn):
+        return _decode_any(p, data, limit)
+
+
+def _decode_any(p: Path | str, data: bytes, limit: int) -> Image:
     if not data:
         raise ImageReadError(p, "empty file (0 bytes)")
     if data[:4] in _TIFF_MAGICS:
@@ -473,6 +762,31 @@ def write_bytes_atomic(path: str | os.PathLike, data: bytes, *, overwrite: bool 
                 os.unlink(tmp)
             except OSError:
                 pass
+
+
+def encode_image(array: np.ndarray, fmt: str = "png", *, bits: int = 8, icc_profile: bytes | None = None) -> bytes:
+    """The bytes :func:`write_image` would write, in memory (an HTTP response, a blob).
+
+    Args:
+        array: ``(H, W, 3)`` or ``(H, W)`` float in ``[0, 1]`` (RGB order), clipped and rounded
+            as in :func:`write_image`.
+        fmt: ``"png"``, ``"tif"``/``"tiff"`` or ``"jpg"``/``"jpeg"``.
+        bits: 8 or 16 (JPEG: 8 only).
+        icc_profile: ICC profile bytes to embed, or ``None``.
+
+    Raises:
+        ImageWriteError: bad array, bits or format.
+
+    Example:
+        >>> import numpy as np
+        >>> from blurmap.io import encode_image, read_image_bytes
+        >>> png = encode_image(np.full((4, 6, 3), 0.5, np.float32), bits=16)
+        >>> im = read_image_bytes(png, "x.png")
+        >>> im.bits, im.array.shape
+        (16, (4, 6, 3))
+    """
+    p = Path(f"image.{fmt.lower().lstrip('.')}")
+    return _encode(p, _quantize(p, array, bits), bits, icc_profile)
 
 
 def write_image(

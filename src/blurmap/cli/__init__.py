@@ -23,6 +23,7 @@ _COMMAND_MODULES = [
     "blurmap.cli.eval",
     "blurmap.cli.defocus_map",
     "blurmap.cli.bench",
+    "blurmap.cli.serve",
 ]
 
 

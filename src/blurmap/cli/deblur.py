@@ -22,7 +22,10 @@ def _console():
 
 
 def _expand_inputs(items: list[str], report) -> list[Path]:
-    """Files, folders and globs -> image paths; an item that matches nothing is one failure."""
+    """Files, folders and globs -> image paths; an item that matches nothing is one failure.
+
+    Deterministic (sorted folder listings and globs), so every process of a multi-process
+    run expands the same list and :meth:`blurmap.ranks.Ranks.shard` splits it consistently."""
     from blurmap.io import list_images
 
     paths: list[Path] = []
@@ -56,17 +59,32 @@ def deblur_command(
     ),
     tile: Optional[int] = typer.Option(None, "--tile", help="Tile size in px (default: per model)."),
     overlap: Optional[int] = typer.Option(None, "--overlap", help="Tile overlap in px (default: per model)."),
-    device: str = typer.Option("cpu", "--device", help="cpu or cuda."),
+    device: str = typer.Option(
+        "auto", "--device", help="auto (CUDA when available), cpu or cuda; under torchrun / accelerate "
+        "launch each process takes its own GPU (LOCAL_RANK)."
+    ),
     precision: str = typer.Option("fp32", "--precision", help="fp32, bf16 (CPU/CUDA) or fp16 (CUDA)."),
+    gate: bool = typer.Option(
+        False, "--gate/--no-gate", help="Background gate (--model local): blend the restored image into the input "
+        "by the blur mask, so pixels with blur probability <= 0.1 stay exactly as they were."
+    ),
     save_map: bool = typer.Option(False, "--save-map", help="Also write the blur map (colour PNG + raw .npy)."),
     suffix: str = typer.Option("", "--suffix", help="Appended to output file names (before the extension)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs (inputs are never replaced)."),
 ) -> None:
-    """Deblur images; outputs keep the input's name, size, bit depth and ICC profile."""
+    """Deblur images; outputs keep the input's name, size, bit depth and ICC profile.
+
+    Started by ``torchrun --nproc-per-node N -m blurmap deblur ...`` or ``accelerate launch
+    -m blurmap deblur ...``, the processes split the inputs (each file is done by exactly one),
+    rank 0 prints the summary, and every process exits 1 if any input failed anywhere.
+    """
     from blurmap import api
+    from blurmap.ranks import Ranks
 
     if model not in MODEL_CHOICES:
         raise BlurmapError(f"unknown --model {model!r}; choose one of {', '.join(MODEL_CHOICES)}")
+    ranks = Ranks.from_env()
+    device = ranks.device(device)
     console = _console()
     failures: list[str] = []
 
@@ -74,11 +92,19 @@ def deblur_command(
         failures.append(line)
         console.print(f"blurmap: error: {line}", markup=False)
 
+    def report_once(line: str) -> None:
+        """A failure every process sees the same (an input that matches nothing): counted and
+        printed by rank 0 only."""
+        if ranks.is_main:
+            report(line)
+
     def warn(line: str) -> None:
         console.print(f"blurmap: warning: {line}", markup=False)
 
     # Settings errors (model, weights, map) stop everything before any file is touched.
     if model == "deconv":
+        if gate:
+            raise BlurmapError("--gate needs a model that predicts a blur mask (--model local); deconv has none")
         restore_for, map_kind_name, label = _deconv_restorer(map_path)
     else:
         if map_path is not None:
@@ -99,6 +125,10 @@ def deblur_command(
                 f"{deblurrer.name} predicts no map from a single image (--save-map); "
                 "defocus maps need dual-pixel views: blurmap defocus-map --left L --right R"
             )
+        if gate and not deblurrer.can_gate:
+            raise BlurmapError(
+                f"--gate needs a model that predicts a blur mask (--model local); {deblurrer.name} has none"
+            )
         map_kind_name = api.map_kind(deblurrer)
         label = deblurrer.name
         restore_for = None
@@ -107,7 +137,7 @@ def deblur_command(
         if tiling.overlap < min(rf, MAX_DEFAULT_OVERLAP):
             warn(f"--overlap {tiling.overlap} px is below {label}'s receptive field ({rf} px); seams may show")
 
-    paths = _expand_inputs(inputs, report)
+    paths = _expand_inputs(inputs, report_once)
     if model == "deconv" and map_path.is_file() and len(paths) > 1:
         raise BlurmapError("--map is one file but several inputs were given; pass a folder of <stem>.npy maps")
     if paths:
@@ -116,6 +146,8 @@ def deblur_command(
         except OSError as ex:
             raise BlurmapError(f"{output}: cannot create the output folder ({ex.strerror})") from None
     protected = frozenset(p.resolve() for p in paths)
+    clashes = _output_clashes(paths, output, suffix=suffix, save_map=save_map)
+    mine = ranks.shard(list(enumerate(paths)))
     done = 0
     # Inputs that matched nothing were already counted as failures; the summary counts them too.
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -129,24 +161,21 @@ def deblur_command(
         transient=True,
         disable=not console.is_terminal,
     )
-    planned: set[Path] = set()
     with progress, warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="overlap .* below the model's receptive field")
-        files_task = progress.add_task("files", total=len(paths))
+        files_task = progress.add_task("files", total=len(mine))
         tiles_task = progress.add_task("tiles", total=1)
-        for path in paths:
+        for index, path in mine:
             progress.update(tiles_task, completed=0, total=1, description=f"{path.name}")
 
             def on_tile(i: int, n: int) -> None:
                 progress.update(tiles_task, completed=i, total=n)
 
             try:
-                outs = api.output_paths(path, output, suffix=suffix, save_map=save_map)
-                clash = [o for o in outs.values() if o.resolve() in planned]
-                if clash:
-                    raise BlurmapError(f"{path}: output {clash[0]} is also the output of an earlier input (same name)")
+                if index in clashes:
+                    raise BlurmapError(clashes[index])
                 if restore_for is None:
-                    restore = lambda a: deblurrer.predict(a, on_tile=on_tile)  # noqa: E731
+                    restore = lambda a: deblurrer.predict(a, on_tile=on_tile, gate=gate)  # noqa: E731
                 else:
                     restore = restore_for(path)
                 written = api.deblur_file(
@@ -160,7 +189,6 @@ def deblur_command(
                     protected=protected,
                     warn=warn,
                 )
-                planned.update(o.resolve() for o in written)
                 done += 1
             except BlurmapError as err:
                 report(str(err))
@@ -168,13 +196,38 @@ def deblur_command(
                 report(f"{path}: {type(ex).__name__}: {str(ex).splitlines()[0] if str(ex) else ''}")
             progress.advance(files_task)
 
-    n_failed = len(failures)
-    summary = f"deblurred {done} of {done + n_failed} input(s) with {label} into {output}"
-    if n_failed:
-        summary += f"; {n_failed} failed"
-    typer.echo(summary, err=bool(n_failed))
-    if n_failed:
+    # One batch, however many processes: the counts are summed over all of them, rank 0
+    # prints the summary, and every process exits with the status of the whole batch.
+    def print_summary(per_rank: list[list[int]]) -> None:
+        n_done, n_failed = sum(c[0] for c in per_rank), sum(c[1] for c in per_rank)
+        summary = f"deblurred {n_done} of {n_done + n_failed} input(s) with {label} into {output}"
+        if ranks.distributed:
+            summary += f" ({ranks.world_size} processes: {' + '.join(str(c[0]) for c in per_rank)})"
+        if n_failed:
+            summary += f"; {n_failed} failed"
+        typer.echo(summary, err=bool(n_failed))
+
+    per_rank = ranks.gather_counts([done, len(failures)], on_main=print_summary)
+    if any(c[1] for c in per_rank):
         raise typer.Exit(1)
+
+
+def _output_clashes(paths: list[Path], output: Path, *, suffix: str, save_map: bool) -> dict[int, str]:
+    """Inputs whose outputs an earlier input of the batch also writes (same stem from two
+    folders): ``{index: error line}``. Decided on the whole list before it is split, so the
+    same input is refused however many processes share the batch."""
+    from blurmap.api import output_paths
+
+    owner: dict[Path, Path] = {}
+    clashes: dict[int, str] = {}
+    for index, path in enumerate(paths):
+        outs = [o.resolve() for o in output_paths(path, output, suffix=suffix, save_map=save_map).values()]
+        taken = [o for o in outs if o in owner]
+        if taken:
+            clashes[index] = f"{path}: output {taken[0]} is also the output of an earlier input ({owner[taken[0]]})"
+            continue
+        owner.update({o: path for o in outs})
+    return clashes
 
 
 def _deconv_restorer(map_path: Optional[Path]):
