@@ -167,6 +167,22 @@ def cache_network_maps(root, split: str, weights: str, cache_dir: str, device: s
 # --------------------------------------------------------------------------- config
 
 
+def focus_weighted_l1(out: torch.Tensor, sharp: torch.Tensor, coc: torch.Tensor | None, weight: float) -> torch.Tensor:
+    """L1 where in-focus pixels (``|coc| < 1`` px) count ``1 + weight`` times (a weighted mean).
+
+    Args:
+        out, sharp: ``(B, 3, H, W)``.
+        coc: ``(B, 1, H, W)`` signed CoC in px, or None (then plain L1).
+        weight: extra weight of in-focus pixels (0 = plain L1).
+    Returns:
+        scalar tensor.
+    """
+    if weight <= 0 or coc is None:
+        return F.l1_loss(out, sharp)
+    w = 1.0 + weight * (coc.abs() < 1.0).to(out.dtype)
+    return ((out - sharp).abs() * w).sum() / (w.sum() * out.shape[1])
+
+
 @dataclass
 class DefocusGANConfig(RecipeConfig):
     # ---- models
@@ -212,6 +228,10 @@ class DefocusGANConfig(RecipeConfig):
     #: (blurmap.synth.dp_dataset.dp_scene_config)
     scene_options: Dict[str, Any] = field(default_factory=dict)
     # ---- losses (eq. 8)
+    #: extra L1 weight of in-focus pixels (|CoC| < 1 px, from the ground-truth map): with w > 0
+    #: a pixel in focus counts 1 + w times, so the net learns to leave sharp regions as they are
+    #: (0 = the paper's plain L1)
+    focus_weight: float = 0.0
     alpha: float = 0.012
     beta: float = 0.002
     perceptual: bool = True
@@ -379,7 +399,7 @@ class DefocusGANRecipe(Recipe):
             ctx.backward(d_losses["loss"])
             ctx.optimizer_step("D")
             logs.update(d_wgan=d_losses["wgan"].detach(), d_gp=d_losses["gp"].detach())
-        l1 = F.l1_loss(out.float(), sharp.float())
+        l1 = focus_weighted_l1(out.float(), sharp.float(), dmap, self.cfg.focus_weight)
         loss = l1
         logs["l1"] = l1.detach()
         if ctx.loss_on("perceptual"):
