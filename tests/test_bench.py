@@ -152,10 +152,11 @@ def test_bench_synth_table_and_json(tmp_path, capsys):
     out = capsys.readouterr().out
     table = _table_rows(out, ["case", "threads", "wall", "per CPU time", "target", "note"])
     assert [r[0] for r in table] == ["dp render 48x48, 32 layers", "dp render 48x48, default layers (<=1 px)"] * 2 + [
-        "dp sample 48x48 (scene + render)", "lbs LocalBlurDataset 64x64"]
+        "dp sample 48x48 (scene + render)", "lbs LocalBlurDataset 64x64", "dp procedural scene 48x48",
+        "local procedural sample 64x64"]
     rows = json.loads(out_json.read_text())["rows"]
-    assert len(rows) == 6
-    assert [r["unit"] for r in rows] == ["s"] * 5 + ["samples/s"]
+    assert len(rows) == 8
+    assert [r["unit"] for r in rows] == ["s"] * 5 + ["samples/s"] * 3
     for row in rows:
         assert _positive_finite(row["wall"]) and _positive_finite(row["per_cpu"]), row
     assert rows[-1]["note"] == "2 samples"

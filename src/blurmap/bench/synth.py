@@ -155,7 +155,7 @@ def synth_rows(
         rows.append({"case": f"lbs LocalBlurDataset {lbs_size}x{lbs_size}", "threads": 1,
                      "wall": lbs_samples / dt, "per_cpu": lbs_samples / max(dc, 1e-9), "unit": "samples/s",
                      "target": lbs_target, "note": f"{lbs_samples} samples"})
-        rows += procedural_rows(lbs_samples, lbs_size)
+        rows += procedural_rows(lbs_samples, lbs_size, 256 if (h, w) == DEFAULT_SIZE else min(h, w))
     finally:
         torch.set_num_threads(saved_threads)
     return rows

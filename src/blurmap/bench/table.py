@@ -88,9 +88,16 @@ def _is_text(row: dict, column: Column) -> bool:
     return not callable(column.fmt) and isinstance(row.get(column.key), str)
 
 
-def json_safe(rows: list[dict]) -> list[dict]:
-    """Copies of the rows with non-finite floats as None (standard JSON has no NaN/Infinity)."""
-    return [{k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in row.items()} for row in rows]
+def json_safe(value):
+    """A copy of ``value`` (rows, dicts, lists, numbers) with every non-finite float as None,
+    at any depth (standard JSON has no NaN or Infinity)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    return value
 
 
 def write_json(path: str | os.PathLike, payload: dict, *, overwrite: bool = False) -> Path:
