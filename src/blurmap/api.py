@@ -157,20 +157,33 @@ def load_model(
     )
 
 
-def deblur(image, model: str | os.PathLike | Deblurrer = "defocus", *, tile: int | None = None, overlap: int | None = None):
+def deblur(
+    image,
+    model: str | os.PathLike | Deblurrer = "defocus",
+    *,
+    gate: bool = False,
+    tile: int | None = None,
+    overlap: int | None = None,
+):
     """Deblur one image or batch with a shipped name, a weights file or a loaded model.
 
     Args:
         image: numpy ``HxWx3`` in [0,1] or torch ``(B,3,H,W)``/``(3,H,W)``.
         model: ``"defocus"`` (default), ``"local"``, a weights path, or a :class:`Deblurrer`.
+        gate: background gate (local-blur models only): blend the restored image into the
+            input by the blur mask; pixels with blur probability <= 0.1 come out unchanged
+            (:func:`blurmap.infer.gate_blend`).
         tile, overlap: tiling override in px.
 
     Returns:
         The restored image in the input's kind, shape and (torch) dtype/device.
+
+    Raises:
+        BlurmapError: ``gate=True`` with a model that predicts no blur mask.
     """
     if not isinstance(model, Deblurrer):
         model = load_model(model)
-    return model.deblur(image, tile=tile, overlap=overlap)
+    return model.deblur(image, gate=gate, tile=tile, overlap=overlap)
 
 
 def blur_mask(image, *, weights: str | os.PathLike | Deblurrer = "local", tile: int | None = None):

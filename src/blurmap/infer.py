@@ -57,6 +57,13 @@ MIN_IMAGE_SIDE = 8
 # Used when a model does not declare its receptive field (documented in docs/inference.md).
 FALLBACK_RECEPTIVE_FIELD = 64
 DEFAULT_TILE = 512
+# The background gate (``Deblurrer.predict(..., gate=True)``): the output is
+# ``lerp(input, restored, gate_weight(p))`` with ``p`` the model's blur probability. Below
+# GATE_LOW the input pixel is kept bit for bit; from GATE_HIGH on the restored pixel is used
+# as it is; in between a linear ramp cross-fades, so the mask's soft edge leaves no seam.
+# Why these two values: docs/inference.md ("Background gate") has the measurements.
+GATE_LOW = 0.1
+GATE_HIGH = 0.5
 # Cap on the default overlap. Declared receptive fields are theoretical: DefocusGAN's counts
 # every 3x3 conv of its 1/8-scale branches (~3100 px at paper size), far beyond where its
 # output actually depends on the input; an uncapped overlap would make the default tile the
@@ -360,6 +367,39 @@ def _as_chw_float(array: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(array).permute(2, 0, 1)  # a view: no copy of float32 input
 
 
+def gate_weight(prob: torch.Tensor, low: float = GATE_LOW, high: float = GATE_HIGH) -> torch.Tensor:
+    """Blend weight of the restored pixel for a blur probability (the background gate).
+
+    Args:
+        prob: blur probability in [0, 1], any shape (e.g. ``(1, H, W)``).
+        low: at and below this probability the weight is exactly 0 (input kept).
+        high: at and above this probability the weight is exactly 1 (restored kept).
+
+    Returns:
+        float32 tensor of ``prob``'s shape in [0, 1]: ``clip((p - low) / (high - low), 0, 1)``.
+    """
+    if not 0.0 <= low < high <= 1.0:
+        raise ValueError(f"gate ramp needs 0 <= low < high <= 1, got {low}, {high}")
+    return ((prob.float() - low) / (high - low)).clamp_(0.0, 1.0)
+
+
+def gate_blend(image: torch.Tensor, restored: torch.Tensor, prob: torch.Tensor) -> torch.Tensor:
+    """Blend the restored image into the input by the blur probability (the background gate).
+
+    Args:
+        image: the model's input ``(3, H, W)`` float32 in [0, 1].
+        restored: the model's output ``(3, H, W)`` float32 in [0, 1].
+        prob: blur probability ``(1, H, W)`` in [0, 1].
+
+    Returns:
+        ``(3, H, W)`` float32: ``lerp(image, restored, gate_weight(prob))``. ``torch.lerp``
+        returns its end points exactly, so where the weight is 0 (``p <= GATE_LOW``) the pixel
+        is bit-identical to ``image`` and where it is 1 to ``restored``.
+    """
+    w = gate_weight(prob).expand_as(restored)
+    return torch.lerp(image.float(), restored.float(), w)
+
+
 class Deblurrer:
     """A restoration model ready for inference on images of any size.
 
@@ -430,7 +470,28 @@ class Deblurrer:
             on_tile=on_tile,
         )
 
-    def predict(self, image, *, tile: int | None = None, overlap: int | None = None, on_tile=None) -> dict:
+    @property
+    def can_gate(self) -> bool:
+        """Whether the model predicts a blur mask (``map_kind == "mask"``), so ``gate=True`` works."""
+        return getattr(self.model, "map_kind", None) == "mask" and self.has_map
+
+    def _check_gate(self, gate: bool) -> None:
+        if gate and not self.can_gate:
+            raise BlurmapError(
+                f"{self.name} predicts no blur mask, so the background gate has nothing to blend by; "
+                "the gate works with local-blur models (BladeNet with its LBP)"
+            )
+
+    def _restore_chw(self, chw: torch.Tensor, tiling: Tiling, on_tile, gate: bool) -> dict[str, torch.Tensor]:
+        out = self._predict_chw(chw, tiling, on_tile)
+        out["image"].clamp_(0, 1)
+        if gate:
+            out["image"] = gate_blend(chw, out["image"], out["map"])
+        return out
+
+    def predict(
+        self, image, *, tile: int | None = None, overlap: int | None = None, on_tile=None, gate: bool = False
+    ) -> dict:
         """All outputs of the model for ``image``.
 
         Args:
@@ -438,17 +499,25 @@ class Deblurrer:
                 / ``(3,H,W)`` float in [0,1].
             tile, overlap: override the tiling for this call (px).
             on_tile: progress callback ``on_tile(done, total)`` (per image of a batch).
+            gate: background gate: blend the restored image into the input by the model's
+                blur mask (:func:`gate_blend`), so pixels with blur probability
+                ``<= GATE_LOW`` (0.1) come out bit-identical to the input (float32; an 8- or
+                16-bit input, written back at its bit depth, keeps its values there).
 
         Returns:
             dict with ``"image"`` (restored, clamped to [0,1]) and, when the model has one,
             ``"map"`` (defocus map in px or blur mask in [0,1]). numpy input: ``HxWx3`` and
             ``HxW`` float32 arrays; torch input: tensors of the input's rank (``(B,3,H,W)``,
             ``(B,1,H,W)``), dtype and device.
+
+        Raises:
+            BlurmapError: ``gate=True`` for a model without a blur mask (defocus models).
         """
         tiling = self.tiling(tile, overlap)
+        self._check_gate(gate)
         if isinstance(image, np.ndarray):
-            out = self._predict_chw(_as_chw_float(image), tiling, on_tile)
-            result = {"image": out["image"].clamp_(0, 1).permute(1, 2, 0).numpy()}
+            out = self._restore_chw(_as_chw_float(image), tiling, on_tile, gate)
+            result = {"image": out["image"].permute(1, 2, 0).numpy()}
             if "map" in out:
                 result["map"] = out["map"][0].numpy()
             return result
@@ -459,20 +528,21 @@ class Deblurrer:
                 raise BlurmapError(f"expected a (B, 3, H, W) or (3, H, W) tensor, got {tuple(image.shape)}")
             per_key: dict[str, list[torch.Tensor]] = {}
             for item in batch:
-                out = self._predict_chw(item.detach().float().cpu(), tiling, on_tile)
-                out["image"].clamp_(0, 1)
+                out = self._restore_chw(item.detach().float().cpu(), tiling, on_tile, gate)
                 for k, v in out.items():
                     per_key.setdefault(k, []).append(v)
             result = {k: torch.stack(v).to(device=image.device, dtype=image.dtype) for k, v in per_key.items()}
             return result if batched else {k: v[0] for k, v in result.items()}
         raise BlurmapError(f"expected a numpy array or a torch tensor, got {type(image).__name__}")
 
-    def deblur(self, image, *, tile: int | None = None, overlap: int | None = None, on_tile=None):
+    def deblur(
+        self, image, *, gate: bool = False, tile: int | None = None, overlap: int | None = None, on_tile=None
+    ):
         """The restored image, in the input's kind (numpy ``HxWx3`` or torch ``(B,3,H,W)``).
 
-        See :meth:`predict` for the arguments.
+        See :meth:`predict` for the arguments (``gate``: the background gate).
         """
-        return self.predict(image, tile=tile, overlap=overlap, on_tile=on_tile)["image"]
+        return self.predict(image, tile=tile, overlap=overlap, on_tile=on_tile, gate=gate)["image"]
 
     def blur_map(self, image, *, tile: int | None = None, overlap: int | None = None):
         """The model's map for ``image`` (numpy ``HxW`` or torch ``(B,1,H,W)``).

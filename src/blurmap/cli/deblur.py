@@ -58,6 +58,10 @@ def deblur_command(
     overlap: Optional[int] = typer.Option(None, "--overlap", help="Tile overlap in px (default: per model)."),
     device: str = typer.Option("cpu", "--device", help="cpu or cuda."),
     precision: str = typer.Option("fp32", "--precision", help="fp32, bf16 (CPU/CUDA) or fp16 (CUDA)."),
+    gate: bool = typer.Option(
+        False, "--gate/--no-gate", help="Background gate (--model local): blend the restored image into the input "
+        "by the blur mask, so pixels with blur probability <= 0.1 stay exactly as they were."
+    ),
     save_map: bool = typer.Option(False, "--save-map", help="Also write the blur map (colour PNG + raw .npy)."),
     suffix: str = typer.Option("", "--suffix", help="Appended to output file names (before the extension)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs (inputs are never replaced)."),
@@ -79,6 +83,8 @@ def deblur_command(
 
     # Settings errors (model, weights, map) stop everything before any file is touched.
     if model == "deconv":
+        if gate:
+            raise BlurmapError("--gate needs a model that predicts a blur mask (--model local); deconv has none")
         restore_for, map_kind_name, label = _deconv_restorer(map_path)
     else:
         if map_path is not None:
@@ -98,6 +104,10 @@ def deblur_command(
             raise BlurmapError(
                 f"{deblurrer.name} predicts no map from a single image (--save-map); "
                 "defocus maps need dual-pixel views: blurmap defocus-map --left L --right R"
+            )
+        if gate and not deblurrer.can_gate:
+            raise BlurmapError(
+                f"--gate needs a model that predicts a blur mask (--model local); {deblurrer.name} has none"
             )
         map_kind_name = api.map_kind(deblurrer)
         label = deblurrer.name
@@ -146,7 +156,7 @@ def deblur_command(
                 if clash:
                     raise BlurmapError(f"{path}: output {clash[0]} is also the output of an earlier input (same name)")
                 if restore_for is None:
-                    restore = lambda a: deblurrer.predict(a, on_tile=on_tile)  # noqa: E731
+                    restore = lambda a: deblurrer.predict(a, on_tile=on_tile, gate=gate)  # noqa: E731
                 else:
                     restore = restore_for(path)
                 written = api.deblur_file(

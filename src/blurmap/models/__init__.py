@@ -7,6 +7,9 @@ Inference convention (used by :mod:`blurmap.infer` and the CLI): a restoration m
 ``forward(blurred)`` returns the restored image ``(B, 3, H, W)`` for any H, W (it pads
 internally to its ``size_multiple``), and ``predict(blurred)`` returns a dict with
 ``"image"`` and, when the model has one, ``"map"`` (defocus map or blur mask, ``(B, 1, H, W)``).
+A model with a map says which with a ``map_kind`` attribute: ``"mask"`` (blur probability in
+[0, 1]; only these can be used with the background gate of :mod:`blurmap.infer`) or ``"coc"``
+(signed circle-of-confusion radius in px).
 """
 
 from __future__ import annotations

@@ -211,6 +211,8 @@ class LBPNet(nn.Module):
 
     size_multiple = 16
     receptive_field = 140
+    #: what ``predict()["map"]`` is: a blur probability in [0, 1] (the inference gate reads it)
+    map_kind = "mask"
 
     def __init__(self, width: int = 64, in_ch: int = 3, bottleneck_mult: int = 8):
         super().__init__()
@@ -252,6 +254,8 @@ class BladeNet(nn.Module):
 
     size_multiple = 16
     receptive_field = 180
+    #: ``predict()["map"]`` (with LBP) is the blur probability in [0, 1]
+    map_kind = "mask"
 
     def __init__(
         self,
