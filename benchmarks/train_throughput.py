@@ -13,7 +13,8 @@ Prints one line: samples/s over the timed steps, seconds per step split into dat
 and collating the micro-batch) and compute (forward, backward, optimizer), the FLOPs of one
 step (forward + backward, counted by ``torch.utils.flop_counter.FlopCounterMode``: convolutions
 and matrix products; element-wise work is not counted) and the achieved GFLOP/s of the
-compute part. Each timed step is measured separately and the best quarter is averaged, so a
+compute part, and the process CPU time per step (on one thread, about what a quiet machine's
+wall time would be: a loaded machine stretches wall time far more). Each timed step is measured separately and the best quarter is averaged, so a
 shared machine's load spikes count less (the median is printed too).
 """
 
@@ -115,6 +116,7 @@ def main(argv: list[str] | None = None) -> int:
         ctx.step, ctx.phase_step, ctx.stepped = seg.start + step, step, set()
         data_s = comp_s = 0.0
         flops = 0
+        c_start = time.process_time()
         for _ in range(t.accum_steps):
             t0 = time.perf_counter()
             raw = {n: next(it) for n, it in loaders.items()}
@@ -136,17 +138,18 @@ def main(argv: list[str] | None = None) -> int:
                 flops += counter.get_total_flops()
             data_s += t1 - t0
             comp_s += t2 - t1
-        return data_s, comp_s, flops
+        return data_s, comp_s, flops, time.process_time() - c_start
 
     for i in range(args.warmup):
         one_step(i)
-    _, _, flops = one_step(args.warmup, count_flops=True)
-    data, comp = [], []
+    _, _, flops, _ = one_step(args.warmup, count_flops=True)
+    data, comp, cpu = [], [], []
     for i in range(args.warmup + 1, n_steps + 1):
-        d, c, _ = one_step(i)
+        d, c, _, p = one_step(i)
         data.append(d)
         comp.append(c)
-    data, comp = np.array(data), np.array(comp)
+        cpu.append(p)
+    data, comp, cpu = np.array(data), np.array(comp), np.array(cpu)
     total = data + comp
     k = max(1, len(total) // 4)
     best = np.argsort(total)[:k]
@@ -159,13 +162,17 @@ def main(argv: list[str] | None = None) -> int:
         "compile": t.compile, "warm_data": args.warm_data, "optimizer_impl": t.optimizer_impl, "params_M": params / 1e6, "threads": torch.get_num_threads(),
         "samples_per_s": samples / step_s, "step_s": step_s, "data_s": float(data[best].mean()),
         "compute_s": float(comp[best].mean()), "median_step_s": float(np.median(total)),
+        # process CPU time of a step (data + compute): on one thread what a quiet machine's
+        # wall time would be; a loaded machine stretches wall time much more than CPU time
+        "cpu_step_s": float(np.sort(cpu)[:k].mean()), "samples_per_cpu_s": samples / float(np.sort(cpu)[:k].mean()),
         "gflop_per_step": flops / 1e9, "gflop_per_s": flops / 1e9 / float(comp[best].mean()),
         "load": __import__("os").getloadavg()[0],
     }
     print(f"{args.label or args.config} [{seg.name}] batch {samples} crop {t.crop_size} {t.mixed_precision} "
           f"cl={t.channels_last} compile={t.compile} opt={t.optimizer_impl}: {row['samples_per_s']:.2f} samples/s, step {step_s:.3f} s "
           f"(data {row['data_s']:.3f}, compute {row['compute_s']:.3f}; median {row['median_step_s']:.3f}), "
-          f"{row['gflop_per_step']:.2f} GFLOP/step, {row['gflop_per_s']:.1f} GFLOP/s, load {row['load']:.2f}")
+          f"{row['gflop_per_step']:.2f} GFLOP/step, {row['gflop_per_s']:.1f} GFLOP/s; CPU time {row['cpu_step_s']:.3f} s/step "
+          f"= {row['samples_per_cpu_s']:.2f} samples per CPU s; load {row['load']:.2f}")
     if args.json:
         with open(args.json, "a", encoding="utf-8") as fh:
             fh.write(json.dumps(row) + "\n")
