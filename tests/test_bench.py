@@ -89,10 +89,10 @@ def test_bench_speed_table_and_json(tmp_path, capsys):
     assert main(argv) == 0
     out = capsys.readouterr().out
     assert "input 1x3x64x64" in out
-    header = ["model", "precision", "params (M)", "time (s)", "cpu (s)", "peak (GB)", "threads"]
+    header = ["model", "precision", "module", "params (M)", "time (s)", "cpu (s)", "peak (GB)", "threads"]
     (cells,) = _table_rows(out, header)
-    assert cells[:2] == ["defocusgan", "fp32"]
-    numbers = [float(c) for c in cells[2:]]
+    assert cells[:3] == ["defocusgan", "fp32", "runner"]  # what blurmap deblur runs (no --raw)
+    numbers = [float(c) for c in cells[3:]]
     assert all(math.isfinite(v) and v >= 0 for v in numbers)
 
     payload = json.loads(out_json.read_text())
@@ -101,11 +101,20 @@ def test_bench_speed_table_and_json(tmp_path, capsys):
     # parameters counted in this process, independently of the child
     expected_m = sum(p.numel() for p in build_model("defocusgan").parameters()) / 1e6
     assert row["params_M"] == pytest.approx(expected_m)
-    assert float(cells[2]) == pytest.approx(expected_m, abs=0.005)
+    assert float(cells[3]) == pytest.approx(expected_m, abs=0.005)
     for key in ("seconds", "cpu_seconds", "threads"):
         assert _positive_finite(row[key]), (key, row[key])
     assert row["peak_GB"] >= 0 and math.isfinite(row["peak_GB"])  # tiny input: may add nothing
-    assert float(cells[3]) == pytest.approx(row["seconds"], abs=0.005)
+    assert float(cells[4]) == pytest.approx(row["seconds"], abs=0.005)
+
+
+def test_bench_speed_raw_times_the_module_as_built(tmp_path, capsys):
+    out_json = tmp_path / "speed.json"
+    argv = ["bench", "speed", "--models", "bladenet", "--size", "32", "32", "--repeats", "1", "--precision", "fp32",
+            "--raw", "--json", str(out_json)]
+    assert main(argv) == 0
+    (row,) = json.loads(out_json.read_text())["rows"]
+    assert row["module"] == "raw" and _positive_finite(row["seconds"])
 
 
 def test_bench_memory_table_and_json(tmp_path, capsys):
@@ -113,12 +122,12 @@ def test_bench_memory_table_and_json(tmp_path, capsys):
     assert main(["bench", "memory", "--megapixels", "0.01", "--model", "local", "--json", str(out_json)]) == 0
     out = capsys.readouterr().out
     assert out.startswith("path: engine; model: bladenet")
-    (cells,) = _table_rows(out, ["MP", "H x W", "tiles", "peak RSS MB", "RSS-before MB", "s", "s/MP"])
+    (cells,) = _table_rows(out, ["MP", "H x W", "tiles", "peak RSS MB", "RSS-before MB", "s", "cpu s", "s/MP"])
     assert cells[1] == "87 x 115" and cells[2] == "1"
     (row,) = json.loads(out_json.read_text())["rows"]
     assert (row["h"], row["w"], row["tiles"]) == (87, 115, 1)
     assert row["mp"] == pytest.approx(87 * 115 / 1e6)
-    for key in ("peak_mb", "base_mb", "seconds", "s_per_mp", "tile", "overlap", "threads"):
+    for key in ("peak_mb", "base_mb", "seconds", "cpu_seconds", "s_per_mp", "tile", "overlap", "threads"):
         assert _positive_finite(row[key]), (key, row[key])
     assert row["peak_mb"] >= row["base_mb"]
     assert row["s_per_mp"] == pytest.approx(row["seconds"] / row["mp"])
@@ -136,7 +145,7 @@ def test_bench_memory_cli_path_cleans_up(capsys):
     assert main(["bench", "memory", "--megapixels", "0.005", "--model", "defocus", "--path", "cli"]) == 0
     out = capsys.readouterr().out
     assert out.startswith("path: cli; model: defocusgan")
-    (cells,) = _table_rows(out, ["MP", "H x W", "tiles", "peak RSS MB", "RSS-before MB", "s", "s/MP"])
+    (cells,) = _table_rows(out, ["MP", "H x W", "tiles", "peak RSS MB", "RSS-before MB", "s", "cpu s", "s/MP"])
     assert cells[1] == "61 x 82"  # megapixel_size(0.005)
     assert all(_positive_finite(float(c)) for c in cells[3:])
     assert scratch() <= before  # the 16-bit input PNG and the outputs are gone
@@ -169,9 +178,9 @@ def test_bench_speed_failed_child_is_one_row(tmp_path, capsys):
             "--json", str(out_json)]
     assert main(argv) == 1
     captured = capsys.readouterr()
-    (cells,) = _table_rows(captured.out, ["model", "precision", "params (M)", "time (s)", "cpu (s)", "peak (GB)",
-                                          "threads"])
-    assert cells[:2] == ["patchgan", "fp32"] and cells[2].startswith("failed: patchgan: output (1, 1,")
+    (cells,) = _table_rows(captured.out, ["model", "precision", "module", "params (M)", "time (s)", "cpu (s)",
+                                          "peak (GB)", "threads"])
+    assert cells[:3] == ["patchgan", "fp32", "runner"] and cells[3].startswith("failed: patchgan: output (1, 1,")
     assert captured.err.strip().splitlines()[-1] == "blurmap: error: 1 of 1 rows failed: patchgan fp32"
     (row,) = json.loads(out_json.read_text())["rows"]
     assert row["model"] == "patchgan" and "not the input's shape" in row["error"]

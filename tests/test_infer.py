@@ -122,7 +122,8 @@ def test_tiled_equals_whole_image_for_local_model():
     assert net.max_tile_seen == (200, 300)
     net.max_tile_seen = (0, 0)
     tiled = tiled_predict(net, x, tiling=Tiling(64, 24))  # discard 9 px >= half the 9 px field
-    assert net.max_tile_seen == (64, 64)  # streamed in tiles, never the whole image
+    # streamed in tiles of at most 64 px (evened out: 200 px = 4 tiles of 60), never the whole image
+    assert net.max_tile_seen == (60, 64)
     for key in ("image", "map"):
         assert tiled[key].shape == whole[key].shape
         assert _psnr(tiled[key].numpy(), whole[key].numpy()) >= 45.0
@@ -222,8 +223,15 @@ def test_default_tiling_bounded_for_huge_declared_receptive_field():
     net = build_model("defocusgan", dgb_widths=[[4, 8, 16, 32], [4, 8, 16], [4, 8]])
     assert net.receptive_field > 3000
     t = default_tiling(net)
-    assert t.overlap == MAX_DEFAULT_OVERLAP and t.tile == 3 * MAX_DEFAULT_OVERLAP
+    assert t.overlap == MAX_DEFAULT_OVERLAP and t.tile == net.default_tile == 1536  # its measured defaults
     assert t.tile % net.size_multiple == 0
+
+    class Undeclared(nn.Module):  # no default_tile / default_overlap: the capped rule
+        receptive_field = 3100
+        size_multiple = 16
+
+    t = default_tiling(Undeclared())
+    assert t.overlap == MAX_DEFAULT_OVERLAP and t.tile == 3 * MAX_DEFAULT_OVERLAP
 
 
 def test_input_array_is_never_modified():

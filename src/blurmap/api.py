@@ -94,7 +94,7 @@ def load_model(
     *,
     kind: str | None = None,
     device: str | None = "cpu",
-    precision: str = "fp32",
+    precision: str = "auto",
     tile: int | None = None,
     overlap: int | None = None,
 ) -> Deblurrer:
@@ -105,7 +105,8 @@ def load_model(
             path to a ``.safetensors`` file written by :func:`blurmap.weights.save_weights`.
         kind: if given (``"defocus"`` or ``"local"``), refuse weights of any other network.
         device: ``"cpu"``, ``"cuda"`` or ``None`` (CUDA when available).
-        precision: ``"fp32"``, ``"bf16"`` (CPU/CUDA autocast) or ``"fp16"`` (CUDA).
+        precision: ``"auto"`` (default: bf16 on a CPU with native bf16, else fp32),
+            ``"fp32"``, ``"bf16"`` (CPU/CUDA autocast) or ``"fp16"`` (CUDA).
         tile, overlap: default tiling in px (``None``: chosen per model).
 
     Returns:

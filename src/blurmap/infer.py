@@ -48,6 +48,8 @@ from torch.nn import functional as F
 from blurmap.errors import BlurmapError
 
 PRECISIONS = ("fp32", "bf16", "fp16")
+#: what ``precision=`` accepts: a precision, or "auto" (:func:`resolve_precision`)
+PRECISION_CHOICES = ("auto",) + PRECISIONS
 
 # Smallest image side the engine accepts. Below this a blur estimate has no neighbourhood
 # to work with (every model's receptive field is tens of pixels) and the reflection
@@ -130,6 +132,36 @@ def default_tiling(model: nn.Module) -> Tiling:
     tile = getattr(model, "default_tile", None) or max(DEFAULT_TILE, 3 * overlap)
     tile = _round_up(max(int(tile), 2 * overlap), m)
     return Tiling(tile=tile, overlap=overlap)
+
+
+def recommended_overlap(model: nn.Module) -> int:
+    """The smallest overlap (px) that does not warn: the model's ``default_overlap`` when it
+    declares one (a measured effective field), else its receptive field capped at
+    :data:`MAX_DEFAULT_OVERLAP`."""
+    declared = getattr(model, "default_overlap", None)
+    if declared:
+        return int(declared)
+    return min(MAX_DEFAULT_OVERLAP, model_receptive_field(model))
+
+
+def balanced_tile(length: int, tile: int, overlap: int, multiple: int = 1) -> int:
+    """Tile size along one axis that covers ``length`` with as few tiles as ``tile`` allows,
+    all of about the same size.
+
+    ``tile`` is the largest tile. With ``n = ceil((length - overlap) / (tile - overlap))``
+    tiles, each one needs only ``ceil((length - overlap) / n) + overlap`` px (rounded up to
+    ``multiple``); using that instead of ``tile`` keeps the count ``n`` and removes the pixels
+    the last tile would otherwise compute twice (4000 px at tile 1024, overlap 128: 5 tiles of
+    912 px instead of 5 of 1024 px).
+
+    Returns:
+        ``length`` when it fits in one tile, else a size in ``[2 * overlap, tile]``.
+    """
+    if length <= tile:
+        return length
+    n = math.ceil((length - overlap) / (tile - overlap))
+    size = _round_up(math.ceil((length - overlap) / n) + overlap, multiple)
+    return int(min(tile, max(size, 2 * overlap)))
 
 
 def tile_starts(length: int, tile: int, overlap: int) -> list[int]:
@@ -223,6 +255,35 @@ def autocast_context(device: torch.device, precision: str):
     return torch.autocast(device_type=device.type, dtype=dtype)
 
 
+def cpu_has_native_bf16() -> bool:
+    """Whether this CPU computes bf16 natively (``avx512_bf16`` or AMX in ``/proc/cpuinfo``).
+
+    Without it oneDNN emulates bf16 with fp32 instructions plus conversions, which is slower
+    than fp32. False where ``/proc/cpuinfo`` cannot be read (non-Linux systems).
+    """
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as fh:
+            for line in fh:
+                if line.startswith("flags"):
+                    flags = set(line.split(":", 1)[1].split())
+                    return bool(flags & {"avx512_bf16", "amx_bf16"})
+    except OSError:
+        pass
+    return False
+
+
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """``"auto"`` -> ``"bf16"`` on a CPU with native bf16 (:func:`cpu_has_native_bf16`), else
+    ``"fp32"`` (CUDA included); any other value is returned as it is.
+
+    bf16 is the CPU default because on such CPUs it is about twice as fast as fp32 and the
+    shipped models' outputs stay within 0.05 dB PSNR of fp32 (docs/inference.md, Precision).
+    """
+    if precision != "auto":
+        return precision
+    return "bf16" if device.type == "cpu" and cpu_has_native_bf16() else "fp32"
+
+
 def resolve_device(device: str | torch.device | None) -> torch.device:
     """``"cpu"``/``"cuda"``/``None`` (= CUDA when available) -> :class:`torch.device`."""
     if device is None:
@@ -244,11 +305,11 @@ def _run_model(model: nn.Module, x: torch.Tensor) -> dict[str, torch.Tensor]:
     return {"image": model(x)}
 
 
-def count_tiles(height: int, width: int, tiling: Tiling) -> int:
-    """Number of tiles an ``height x width`` image is cut into."""
-    return len(tile_starts(height, tiling.tile, tiling.overlap)) * len(
-        tile_starts(width, tiling.tile, tiling.overlap)
-    )
+def count_tiles(height: int, width: int, tiling: Tiling, multiple: int = 1) -> int:
+    """Number of tiles an ``height x width`` image is cut into (see :func:`balanced_tile`)."""
+    th = balanced_tile(height, tiling.tile, tiling.overlap, multiple)
+    tw = balanced_tile(width, tiling.tile, tiling.overlap, multiple)
+    return len(tile_starts(height, th, tiling.overlap)) * len(tile_starts(width, tw, tiling.overlap))
 
 
 def tiled_predict(
@@ -294,7 +355,7 @@ def tiled_predict(
         )
     device = torch.device(device)
     tiling = tiling or default_tiling(model)
-    recommended = min(MAX_DEFAULT_OVERLAP, model_receptive_field(model))
+    recommended = recommended_overlap(model)
     if tiling.overlap < recommended and (height > tiling.tile or width > tiling.tile):
         warnings.warn(
             f"overlap {tiling.overlap} px is below the model's receptive field "
@@ -302,8 +363,9 @@ def tiled_predict(
             stacklevel=2,
         )
     multiple = model_size_multiple(model)
-    rows, row_sum = _axis_plan(height, tiling.tile, tiling.overlap)
-    cols, col_sum = _axis_plan(width, tiling.tile, tiling.overlap)
+    # ``tiling.tile`` is the largest tile; the tiles of each axis are evened out
+    rows, row_sum = _axis_plan(height, balanced_tile(height, tiling.tile, tiling.overlap, multiple), tiling.overlap)
+    cols, col_sum = _axis_plan(width, balanced_tile(width, tiling.tile, tiling.overlap, multiple), tiling.overlap)
     total = len(rows) * len(cols)
 
     acc: dict[str, torch.Tensor] = {}
@@ -352,6 +414,25 @@ def prepare_model(
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
     return model
+
+
+def inference_runner(model: nn.Module, precision: str = "fp32") -> nn.Module:
+    """The module that runs inference for ``model`` at ``precision``.
+
+    ``model.for_inference()`` when the model offers an equivalent faster copy (BladeNet:
+    BatchNorm folded into the convs), else the model itself; for ``bf16`` / ``fp16`` a copy
+    whose convolution weights are stored in that dtype (what autocast casts them to on every
+    call otherwise; same output, :func:`blurmap.models.fold.cast_conv_weights`). The trained
+    ``model`` itself is never modified.
+    """
+    from blurmap.models.fold import cast_conv_weights
+
+    make = getattr(model, "for_inference", None)
+    runner = make().eval() if callable(make) else model
+    if precision in ("bf16", "fp16"):
+        dtype = torch.bfloat16 if precision == "bf16" else torch.float16
+        runner = cast_conv_weights(runner, dtype, copy_first=runner is model)
+    return runner
 
 
 def _as_chw_float(array: np.ndarray) -> torch.Tensor:
@@ -412,8 +493,11 @@ class Deblurrer:
         model: the network (``forward`` or ``predict`` as in :mod:`blurmap.models`).
         name: what to call it in messages (registry name or weights file).
         device: ``"cpu"``, ``"cuda"`` or ``None`` (CUDA when available).
-        precision: ``"fp32"``, ``"bf16"`` or ``"fp16"`` (CUDA only).
-        tile, overlap: default tiling (px); ``None`` -> :func:`default_tiling`.
+        precision: ``"fp32"``, ``"bf16"``, ``"fp16"`` (CUDA only) or ``"auto"`` (bf16 on a
+            CPU with native bf16, else fp32: :func:`resolve_precision`). ``self.precision``
+            holds the resolved one.
+        tile, overlap: default tiling (px); ``None`` -> :func:`default_tiling`. ``tile`` is
+            the largest tile: the tiles of an axis are evened out (:func:`balanced_tile`).
         channels_last: run in channels-last memory format (faster convs on CPU).
         metadata: the weights file's metadata, kept for reference.
 
@@ -441,10 +525,16 @@ class Deblurrer:
         metadata: dict | None = None,
     ):
         self.device = resolve_device(device)
+        if precision not in PRECISION_CHOICES:
+            raise BlurmapError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISION_CHOICES)}")
+        precision = resolve_precision(precision, self.device)
         autocast_context(self.device, precision)  # validates the precision/device pair early
         self.precision = precision
         self.channels_last = channels_last
         self.model = prepare_model(model, self.device, channels_last)
+        # what the tiles run through: an equivalent faster copy when the model has one; the
+        # trained module (``self.model``, its state_dict keys) stays as it was loaded
+        self.runner = inference_runner(self.model, precision)
         self.name = name or getattr(model, "registry_name", type(model).__name__)
         self.metadata = dict(metadata or {})
         self.tile = tile
@@ -461,7 +551,7 @@ class Deblurrer:
 
     def _predict_chw(self, image: torch.Tensor, tiling: Tiling, on_tile) -> dict[str, torch.Tensor]:
         return tiled_predict(
-            self.model,
+            self.runner,
             image,
             tiling=tiling,
             device=self.device,
@@ -561,8 +651,8 @@ class Deblurrer:
         if self._has_map is None:
             side = _round_up(MIN_IMAGE_SIDE, model_size_multiple(self.model))
             probe = torch.zeros((1, 3, side, side), device=self.device)
-            with torch.inference_mode():
-                self._has_map = "map" in _run_model(self.model, probe)
+            with torch.inference_mode(), autocast_context(self.device, self.precision):
+                self._has_map = "map" in _run_model(self.runner, probe)
         return self._has_map
 
     def __repr__(self) -> str:

@@ -44,11 +44,13 @@ MEMORY_COLUMNS = [
     Column("peak_mb", "peak RSS MB", ".0f"),
     Column("base_mb", "RSS-before MB", ".0f"),
     Column("seconds", "s", ".2f"),
+    Column("cpu_seconds", "cpu s", ".2f"),
     Column("s_per_mp", "s/MP", ".2f"),
 ]
 MEMORY_FOOTER = [
     "peak RSS = whole child process (torch + model + image in/out buffers + one tile's activations);",
-    "RSS-before = after importing torch and building the model, before the image exists.",
+    "RSS-before = after importing torch and building the model, before the image exists;",
+    "cpu s = CPU time of the process over the deblur (a quiet machine takes about cpu s / threads).",
 ]
 ACCURACY_COLUMNS = [
     Column("output", "output", align="<"),
@@ -105,7 +107,7 @@ def measure_memory(mp: float, model: str = "local", weights: str | None = None, 
     import numpy as np
     import torch
 
-    from blurmap.infer import count_tiles
+    from blurmap.infer import count_tiles, model_size_multiple
 
     torch.manual_seed(0)
     net, label, source, fallback = _load(model, weights, precision, tile, overlap)
@@ -119,24 +121,24 @@ def measure_memory(mp: float, model: str = "local", weights: str | None = None, 
         tmp = Path(input_png).parent
         if source is None:
             source = str(save_weights(tmp / "w.safetensors", net.model, *fallback))
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         argv = ["deblur", input_png, "-o", str(tmp / "out"), "--weights", source, "--overwrite",
                 "--precision", precision, "--tile", str(tiling.tile), "--overlap", str(tiling.overlap)]
         if cli_main(argv) != 0:
             raise BlurmapError(f"blurmap deblur failed on {input_png}")
-        seconds = time.perf_counter() - t0
+        seconds, cpu_seconds = time.perf_counter() - t0, time.process_time() - c0
     else:
         image = np.random.default_rng(0).random((h, w, 3), dtype=np.float32)
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         out = net.deblur(image)
-        seconds = time.perf_counter() - t0
+        seconds, cpu_seconds = time.perf_counter() - t0, time.process_time() - c0
         assert out.shape == image.shape
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
     mp_exact = h * w / 1e6
     return {
-        "mp": mp_exact, "h": h, "w": w, "tiles": count_tiles(h, w, tiling), "tile": tiling.tile,
+        "mp": mp_exact, "h": h, "w": w, "tiles": count_tiles(h, w, tiling, model_size_multiple(net.model)), "tile": tiling.tile,
         "overlap": tiling.overlap, "peak_mb": peak / 1024, "base_mb": rss_before / 1024,
-        "seconds": seconds, "s_per_mp": seconds / mp_exact, "label": label,
+        "seconds": seconds, "cpu_seconds": cpu_seconds, "s_per_mp": seconds / mp_exact, "label": label,
         "threads": torch.get_num_threads(),
     }
 
@@ -258,7 +260,7 @@ def accuracy_rows(
     import torch
     from skimage import data, transform
 
-    from blurmap.infer import count_tiles
+    from blurmap.infer import count_tiles, model_size_multiple
 
     check_memory_args([1.0], model, precision, tile, overlap, "engine")
     torch.manual_seed(0)
@@ -275,5 +277,5 @@ def accuracy_rows(
         peak = 1.0 if key == "image" else max(1.0, float(np.abs(b).max()))
         psnr = float("inf") if mse == 0 else float(10 * np.log10(peak**2 / mse))
         rows.append({"output": key, "tile": tiling.tile, "overlap": tiling.overlap,
-                     "tiles": count_tiles(h, w, tiling), "psnr_db": psnr, "max_abs_diff": float(np.abs(a - b).max())})
+                     "tiles": count_tiles(h, w, tiling, model_size_multiple(net.model)), "psnr_db": psnr, "max_abs_diff": float(np.abs(a - b).max())})
     return rows, f"model: {label}; precision {precision}; image {h} x {w}"

@@ -33,6 +33,7 @@ MIN_SIZE = 16
 SPEED_COLUMNS = [
     Column("model", "model", align="<"),
     Column("precision", "precision", align="<"),
+    Column("module", "module", align="<"),
     Column("params_M", "params (M)", ".2f"),
     Column("seconds", "time (s)", ".2f"),
     Column("cpu_seconds", "cpu (s)", ".2f"),
@@ -41,7 +42,8 @@ SPEED_COLUMNS = [
 ]
 
 
-def measure_speed(name: str, kwargs: dict, height: int, width: int, precision: str, repeats: int) -> dict:
+def measure_speed(name: str, kwargs: dict, height: int, width: int, precision: str, repeats: int,
+                  raw: bool = False) -> dict:
     """Build a model, warm it up, time ``repeats`` forwards and report the peak RSS added.
 
     Runs in the child process (peak RSS is per process).
@@ -51,20 +53,27 @@ def measure_speed(name: str, kwargs: dict, height: int, width: int, precision: s
         height, width: input size in px (input ``(1, 3, H, W)`` uniform noise, channels-last).
         precision: ``"fp32"`` or ``"bf16"`` (CPU autocast).
         repeats: timed forwards after one warm-up.
+        raw: time the module as built (training form) instead of the inference runner that
+            ``blurmap deblur`` uses (:func:`blurmap.infer.inference_runner`: BatchNorm folded,
+            bf16-stored conv weights; same output).
 
     Returns:
-        ``{"model", "precision", "params_M", "seconds" (best wall), "cpu_seconds" (process CPU
-        time of that run), "peak_GB" (peak RSS of the forward minus RSS after building), "threads"}``.
+        ``{"model", "precision", "module" ("runner"/"raw"), "params_M", "seconds" (best wall),
+        "cpu_seconds" (process CPU time of that run), "peak_GB" (peak RSS of the forward minus
+        RSS after building), "threads"}``.
     """
     import resource
     import time
 
     import torch
 
+    from blurmap.infer import inference_runner
     from blurmap.models import build_model
 
     model = build_model(name, **kwargs).eval().to(memory_format=torch.channels_last)
     params = sum(p.numel() for p in model.parameters())
+    if not raw:
+        model = inference_runner(model, precision)
     x = torch.rand(1, 3, height, width).contiguous(memory_format=torch.channels_last)
     use_bf16 = precision == "bf16"
 
@@ -88,6 +97,7 @@ def measure_speed(name: str, kwargs: dict, height: int, width: int, precision: s
     return {
         "model": name,
         "precision": precision,
+        "module": "raw" if raw else "runner",
         "params_M": params / 1e6,
         "seconds": times[best],
         # CPU seconds of the fastest run: on a shared machine wall time stretches with the
@@ -130,6 +140,7 @@ def speed_rows(
     precisions: list[str] | tuple[str, ...] = PRECISIONS,
     repeats: int = 3,
     on_row=None,
+    raw: bool = False,
 ) -> list[dict]:
     """Measure every (model, precision), each in a fresh process.
 
@@ -140,6 +151,8 @@ def speed_rows(
         precisions: ``"fp32"`` and/or ``"bf16"``.
         repeats: timed runs per row (best is kept) after one warm-up.
         on_row: optional callback called with each row as soon as it is measured.
+        raw: time the modules as built instead of their inference runners (see
+            :func:`measure_speed`).
 
     Returns:
         Rows as :func:`measure_speed` returns them, plus ``"load_before"`` (1-minute load
@@ -156,12 +169,13 @@ def speed_rows(
     for name in models:
         for precision in precisions:
             job = dict(name=name, kwargs=SECTIONS.get(name, {}), height=h, width=w,
-                       precision=precision, repeats=int(repeats))
+                       precision=precision, repeats=int(repeats), raw=bool(raw))
             load = load_average()
             try:
                 row = run_in_child("speed", job)
             except BenchChildError as err:  # one failed row (e.g. out of memory) must not lose the others
-                row = {"model": name, "precision": precision, "error": err.reason}
+                row = {"model": name, "precision": precision, "module": "raw" if raw else "runner",
+                       "error": err.reason}
             row["load_before"] = load
             rows.append(row)
             if on_row is not None:

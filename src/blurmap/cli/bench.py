@@ -64,6 +64,7 @@ def speed_cmd(
     size: Tuple[int, int] = typer.Option((1120, 1680), "--size", help="Input H W in px."),
     precision: Optional[List[str]] = typer.Option(None, "--precision", help="fp32 and/or bf16 (default: both)."),
     repeats: int = typer.Option(3, "--repeats", help="Timed runs per row (best kept), after one warm-up."),
+    raw: bool = typer.Option(False, "--raw", help="Time the modules as built (training form), not the inference runner blurmap deblur uses."),
     json_out: Optional[Path] = typer.Option(None, "--json", help=_JSON_HELP),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing --json file."),
 ) -> None:
@@ -77,7 +78,7 @@ def speed_cmd(
     _check_json(json_out, overwrite)
     notes = speed_notes(size, repeats)
     rows = speed_rows(names, size, precisions, repeats,
-                      on_row=lambda r: typer.echo(f"measured {r['model']} {r['precision']}", err=True))
+                      on_row=lambda r: typer.echo(f"measured {r['model']} {r['precision']}", err=True), raw=raw)
     _emit(format_table(rows, SPEED_COLUMNS, notes=notes), "speed", notes, rows, json_out, overwrite,
           size=list(size), repeats=repeats)
     failed = [f"{r['model']} {r['precision']}" for r in rows if "error" in r]

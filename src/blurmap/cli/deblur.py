@@ -10,7 +10,7 @@ import typer
 
 from blurmap.cli._app import app
 from blurmap.errors import BlurmapError
-from blurmap.infer import MAX_DEFAULT_OVERLAP, model_receptive_field
+from blurmap.infer import model_receptive_field, recommended_overlap
 
 MODEL_CHOICES = ("auto", "defocus", "local", "deconv")
 
@@ -63,7 +63,9 @@ def deblur_command(
         "auto", "--device", help="auto (CUDA when available), cpu or cuda; under torchrun / accelerate "
         "launch each process takes its own GPU (LOCAL_RANK)."
     ),
-    precision: str = typer.Option("fp32", "--precision", help="fp32, bf16 (CPU/CUDA) or fp16 (CUDA)."),
+    precision: str = typer.Option(
+        "auto", "--precision", help="auto (bf16 on CPUs with native bf16, else fp32), fp32, bf16 (CPU/CUDA) or fp16 (CUDA)."
+    ),
     gate: bool = typer.Option(
         False, "--gate/--no-gate", help="Background gate (--model local): blend the restored image into the input "
         "by the blur mask, so pixels with blur probability <= 0.1 stay exactly as they were."
@@ -134,7 +136,7 @@ def deblur_command(
         restore_for = None
         tiling = deblurrer.tiling()
         rf = model_receptive_field(deblurrer.model)
-        if tiling.overlap < min(rf, MAX_DEFAULT_OVERLAP):
+        if tiling.overlap < recommended_overlap(deblurrer.model):
             warn(f"--overlap {tiling.overlap} px is below {label}'s receptive field ({rf} px); seams may show")
 
     paths = _expand_inputs(inputs, report_once)

@@ -211,6 +211,12 @@ class LBPNet(nn.Module):
 
     size_multiple = 16
     receptive_field = 140
+    # Tiling defaults (px) for blurmap.infer, measured (docs/inference.md): against one
+    # whole-image pass, 1024 px tiles with 128 px overlap give the image at 95 dB and the
+    # mask at 67 dB PSNR; the theoretical field would ask for 192 px and 576 px tiles,
+    # which compute each pixel 2.2x over.
+    default_tile = 1024
+    default_overlap = 128
     #: what ``predict()["map"]`` is: a blur probability in [0, 1] (the inference gate reads it)
     map_kind = "mask"
 
@@ -229,6 +235,14 @@ class LBPNet(nn.Module):
     def predict(self, blurred: torch.Tensor) -> dict[str, torch.Tensor]:
         """``{"image": blurred (unchanged), "map": (B, 1, H, W) blur probability in [0, 1]}``."""
         return {"image": blurred, "map": torch.sigmoid(self.forward(blurred).float())}
+
+    def for_inference(self) -> nn.Module:
+        """A copy for inference with the BatchNorms folded into the convs (same output to
+        float rounding, :func:`blurmap.models.fold.fold_batchnorm`); this module is unchanged.
+        :class:`blurmap.infer.Deblurrer` runs the copy."""
+        from blurmap.models.fold import fold_batchnorm
+
+        return fold_batchnorm(self)
 
 
 @register_model("bladenet")
@@ -254,6 +268,8 @@ class BladeNet(nn.Module):
 
     size_multiple = 16
     receptive_field = 180
+    default_tile = 1024  # as LBPNet's (docs/inference.md)
+    default_overlap = 128
     #: ``predict()["map"]`` (with LBP) is the blur probability in [0, 1]
     map_kind = "mask"
 
@@ -290,12 +306,14 @@ class BladeNet(nn.Module):
             nn.init.zeros_(self.main.outc.weight)
             nn.init.zeros_(self.main.outc.bias)
 
-    def forward_train(self, blurred: torch.Tensor) -> dict[str, torch.Tensor]:
+    def forward_train(self, blurred: torch.Tensor, attention: bool = True) -> dict[str, torch.Tensor]:
         """Everything the losses need, at the input size.
 
         Returns a dict with ``"image"`` ``(B, 3, H, W)`` (unclamped), and when present
         ``"lbp_logits"`` ``(B, 1, H, W)`` and ``"attention"`` ``(B, 1, H, W)`` = the sum of the
         three BSA maps upsampled to the input size (eq. 4; values in [0, 3]).
+        ``attention=False`` skips the attention sum (only the DICE loss reads it; inference
+        saves three full-size upsamplings).
         """
         x, (h, w) = pad_to_multiple(blurred, self.size_multiple)
         out: dict[str, torch.Tensor] = {}
@@ -308,7 +326,7 @@ class BladeNet(nn.Module):
         if self.residual:
             y = y + x
         out["image"] = y[..., :h, :w]
-        if atts:
+        if atts and attention:
             size = x.shape[-2:]
             total = sum(
                 F.interpolate(a.float(), size=size, mode="bilinear", align_corners=False)
@@ -323,7 +341,7 @@ class BladeNet(nn.Module):
         logits ``(B, 1, H, W)`` alone. Training calls the module with ``outputs=`` rather than
         the methods directly, so a DistributedDataParallel wrapper sees every forward pass."""
         if outputs == "image":
-            return self.forward_train(blurred)["image"]
+            return self.forward_train(blurred, attention=False)["image"]
         if outputs == "all":
             return self.forward_train(blurred)
         if outputs == "lbp":
@@ -338,11 +356,19 @@ class BladeNet(nn.Module):
 
         Returns ``{"image": (B, 3, H, W), "map": (B, 1, H, W)}`` (no ``"map"`` without LBP).
         """
-        out = self.forward_train(blurred)
+        out = self.forward_train(blurred, attention=False)
         res = {"image": out["image"].float().clamp(0, 1)}
         if "lbp_logits" in out:
             res["map"] = torch.sigmoid(out["lbp_logits"].float())
         return res
+
+    def for_inference(self) -> nn.Module:
+        """A copy for inference with the BatchNorms folded into the convs (same output to
+        float rounding, :func:`blurmap.models.fold.fold_batchnorm`); this module is unchanged.
+        :class:`blurmap.infer.Deblurrer` runs the copy."""
+        from blurmap.models.fold import fold_batchnorm
+
+        return fold_batchnorm(self)
 
 
 def count_parameters(module: nn.Module) -> int:

@@ -22,6 +22,7 @@ from blurmap.train.recipe import Recipe, TrainConfig, available_recipes, get_rec
 _MIXED_PRECISION = ("no", "bf16", "fp16")
 _PROGRESS = ("auto", "rich", "plain", "none")
 _DEVICES = ("auto", "cpu", "cuda")
+_OPTIMIZER_IMPLS = ("default", "foreach", "fused")
 
 
 @dataclass
@@ -104,6 +105,8 @@ def _check_train(train: TrainConfig, source: str) -> None:
         bad("progress", f"{train.progress!r}; valid: {', '.join(_PROGRESS)}")
     if train.device not in _DEVICES:
         bad("device", f"{train.device!r}; valid: {', '.join(_DEVICES)}")
+    if train.optimizer_impl not in _OPTIMIZER_IMPLS:
+        bad("optimizer_impl", f"{train.optimizer_impl!r}; valid: {', '.join(_OPTIMIZER_IMPLS)}")
     for key in ("batch_size", "accum_steps", "crop_size", "log_every", "checkpoint_every",
                 "keep_checkpoints", "val_batch_size"):
         if getattr(train, key) < 1:

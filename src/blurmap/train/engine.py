@@ -34,6 +34,7 @@ from blurmap.train.checkpoint import CheckpointWarning, list_checkpoints, load_l
 from blurmap.train.config import LoadedConfig
 from blurmap.train.ema import EMA
 from blurmap.train.monitor import Monitor, image_grid
+from blurmap.train.optim import set_optimizer_impl
 from blurmap.train.recipe import ModelSpec, Phase
 from blurmap.train.sampling import derive_seed, make_stream_loader, seed_everything
 from blurmap.train.schedule import Segment, build_schedule, locate
@@ -338,6 +339,8 @@ def _train(loaded: LoadedConfig, run_dir: Path, resume: Optional[bool], existing
     if t.init_from and not resuming:
         _init_from(t.init_from, bare, specs)
     optimizers = dict(recipe.build_optimizers(bare))
+    for name, opt in optimizers.items():
+        set_optimizer_impl(opt, t.optimizer_impl, name)
     datasets = dict(recipe.build_datasets())
     val_sets = dict(recipe.build_val_datasets())
     global_batch = t.batch_size * world * t.accum_steps
@@ -371,6 +374,8 @@ def _train(loaded: LoadedConfig, run_dir: Path, resume: Optional[bool], existing
         skipped = [str(w.message) for w in caught]
         if state is not None:
             start_step = _restore(state, bare, opts, schedulers, emas, accelerator, world, run_dir)
+            for name, opt in optimizers.items():  # the checkpoint's param groups carry the old flags
+                set_optimizer_impl(opt, t.optimizer_impl, name)
             if state.get("config") != loaded.to_yaml():
                 msg = f"{run_dir}: the config differs from the one in {resumed_from.name}; continuing with the new one"
                 warnings.warn(msg, stacklevel=2)

@@ -117,6 +117,11 @@ class TrainConfig:
     channels_last: bool = False
     #: wrap models with torch.compile (opt-in: slow start, fast steps on GPU)
     compile: bool = False
+    #: how the optimizers apply their update: "default" (as the recipe built them: PyTorch's
+    #: per-parameter loop on CPU), "foreach" (one multi-tensor op per update term) or "fused"
+    #: (one fused kernel per parameter; Adam/AdamW/SGD/Adagrad, CPU and CUDA). Same update
+    #: rule; "fused" rounds differently in the last bits. docs/benchmarks.md has the speed-ups.
+    optimizer_impl: str = "default"
     #: torch.use_deterministic_algorithms(True) (bit-exact CPU resume needs no more than this)
     deterministic: bool = False
     #: text-log / TensorBoard scalar interval in optimizer steps
