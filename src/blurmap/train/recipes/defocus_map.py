@@ -57,7 +57,7 @@ def texture_mask(aif: torch.Tensor, threshold: float) -> torch.Tensor:
 
 
 def supervised_coc_loss(coc: torch.Tensor, true_coc: torch.Tensor, balance: bool = False, margin: int = 0,
-                        bin_width: float = 2.5) -> torch.Tensor:
+                        bin_width: float = 2.5, mask: torch.Tensor | None = None) -> torch.Tensor:
     """Mean absolute error of the signed CoC (px), optionally balanced over ``|CoC|`` bins.
 
     With ``balance``, pixels are grouped by the true ``|CoC|`` in bins of ``bin_width`` px and
@@ -68,12 +68,20 @@ def supervised_coc_loss(coc: torch.Tensor, true_coc: torch.Tensor, balance: bool
         balance: balance the bins.
         margin: border pixels left out.
         bin_width: bin width in px.
+        mask: ``(B, 1, H, W)`` bool, the pixels that count (e.g. the textured ones: where the
+            views carry no blur cue, the map is a guess and its error only adds noise); None = all.
     Returns:
-        scalar tensor (px).
+        scalar tensor (px); 0 when no pixel counts.
     """
     if margin > 0:
-        coc, true_coc = coc[..., margin:-margin, margin:-margin], true_coc[..., margin:-margin, margin:-margin]
+        crop = (..., slice(margin, -margin), slice(margin, -margin))
+        coc, true_coc = coc[crop], true_coc[crop]
+        mask = None if mask is None else mask[crop]
     err = (coc - true_coc).abs()
+    if mask is not None:
+        err, true_coc = err[mask], true_coc[mask]
+        if err.numel() == 0:
+            return coc.sum() * 0
     if not balance:
         return err.mean()
     bins = (true_coc.abs() / bin_width).floor().long().flatten()
@@ -108,6 +116,9 @@ class DefocusMapConfig(RecipeConfig):
     #: balance the supervised term over |CoC| bins of 2.5 px (each bin of a batch weighs the
     #: same), so large blurs, rare in a scene, are not traded for small ones
     coc_balance: bool = False
+    #: which pixels the supervised term sees: "textured" (AiF gradient above
+    #: texture_threshold, where the views carry a blur cue) or "all"
+    coc_pixels: str = "textured"
     # ---- schedule (paper: 10 epochs f, then alternate every 5 until 30)
     lr: float = 2.0e-5
     kernel_lr: Optional[float] = None
@@ -155,6 +166,8 @@ class DefocusMapRecipe(Recipe):
         bad = [v for v in cfg.views if v not in ("left", "right", "combined")]
         if bad or not cfg.views:
             raise ConfigError(f"views: expected a non-empty list of left/right/combined, got {list(cfg.views)}")
+        if cfg.coc_pixels not in ("textured", "all"):
+            raise ConfigError(f"coc_pixels must be textured or all, got {cfg.coc_pixels!r}")
         if cfg.lr_final is not None and not 0 < cfg.lr_final <= cfg.lr:
             raise ConfigError(f"lr_final must be in (0, lr], got {cfg.lr_final} (lr {cfg.lr})")
         if not 0 < cfg.f_epochs <= cfg.epochs:
@@ -254,7 +267,8 @@ class DefocusMapRecipe(Recipe):
         if c.coc_weight > 0:
             if "coc" not in batch:
                 raise ConfigError("coc_weight > 0 needs ground-truth CoC maps (synthetic data)")
-            logs["coc_l1"] = supervised_coc_loss(coc, batch["coc"].float(), c.coc_balance, c.loss_margin)
+            mask = texture_mask(batch["sharp"], c.texture_threshold) if c.coc_pixels == "textured" else None
+            logs["coc_l1"] = supervised_coc_loss(coc, batch["coc"].float(), c.coc_balance, c.loss_margin, mask=mask)
             total = total + c.coc_weight * logs["coc_l1"]
         return {"loss": total, **logs}
 
