@@ -268,3 +268,17 @@ def test_bf16_channels_last_run_and_export(reference, tmp_path):
     assert _same_tensors(load_weights(path)[0], ref)
     (path2,) = export_weights(list_checkpoints(reference.run_dir)[-1], tmp_path / "exp_dir")
     assert path2.name == "net.safetensors" and _same_tensors(load_weights(path2)[0], ref)
+
+
+def test_max_minutes_stops_exports_and_the_rerun_continues_exactly(reference, tmp_path):
+    out = tmp_path / "budget"
+    # a budget spent after the first step: the run stops there, checkpoints and exports
+    short = train(load_config(TINY, FEATURES + ["train.max_minutes=1e-9"]), out=out)
+    assert short.step == 1 < TOTAL
+    assert [int(p.stem.split("_")[1]) for p in list_checkpoints(out)] == [1]
+    assert short.final_weights["net"].is_file()
+    # the same command without the budget continues from step 1 to the uninterrupted run's weights
+    with pytest.warns(UserWarning, match="config differs"):
+        rest = train(load_config(TINY, FEATURES), out=out)
+    assert int(rest.resumed_from.stem.split("_")[1]) == 1 and rest.step == TOTAL
+    assert _same_tensors(load_weights(rest.final_weights["net"])[0], load_weights(reference.final_weights["net"])[0])

@@ -400,6 +400,7 @@ def _train(loaded: LoadedConfig, run_dir: Path, resume: Optional[bool], existing
     pin = accelerator.device.type == "cuda"
     running: dict[str, list[float]] = {}
     t_last, n_last = time.monotonic(), start_step
+    t_start = t_last
     warned: set[str] = set()
 
     def checkpoint(step: int) -> None:
@@ -418,8 +419,11 @@ def _train(loaded: LoadedConfig, run_dir: Path, resume: Optional[bool], existing
             monitor.scalars(step, {f"val/{k}": v for k, v in metrics.items()}, ctx.phase_name or "end", echo=True)
         accelerator.wait_for_everyone()
 
+    out_of_time = False
     try:
         for seg in segments[locate(segments, start_step):]:
+            if out_of_time:
+                break
             trainable = _set_trainable(seg.phase, bare)
             for n, m in bare.items():
                 m.train(n in trainable)
@@ -493,13 +497,19 @@ def _train(loaded: LoadedConfig, run_dir: Path, resume: Optional[bool], existing
                     validate(done)
                 if done % t.checkpoint_every == 0 and done != total:
                     checkpoint(done)
-        if start_step < total or not list_checkpoints(run_dir):
-            checkpoint(total)
-        validate(total)
+                if t.max_minutes and done != total and _out_of_time(t_start, t.max_minutes, accelerator):
+                    out_of_time = True
+                    monitor.line(f"train.max_minutes={t.max_minutes:g} reached at step {done} of {total}; "
+                                 "run the same command to continue")
+                    break
+        end = result.step if out_of_time else total
+        if start_step < end or not list_checkpoints(run_dir):
+            checkpoint(end)
+        validate(end)
         if main:
-            result.final_weights = _export_final(run_dir, bare, emas, specs, recipe.name, total, monitor)
+            result.final_weights = _export_final(run_dir, bare, emas, specs, recipe.name, end, monitor)
         accelerator.wait_for_everyone()
-        monitor.line(f"done: {total} steps; final weights in {run_dir / 'final'}")
+        monitor.line(f"done: {end} steps; final weights in {run_dir / 'final'}")
     except KeyboardInterrupt:
         last = list_checkpoints(run_dir)
         monitor.line(f"interrupted after step {result.step}; run the same command to resume from "
@@ -509,6 +519,19 @@ def _train(loaded: LoadedConfig, run_dir: Path, resume: Optional[bool], existing
         monitor.close()
     # The process group (if any) stays up so a process may train again; the CLI tears it down.
     return result
+
+
+def _out_of_time(t_start: float, max_minutes: float, accelerator) -> bool:
+    """Whether ``max_minutes`` of wall time have passed since ``t_start``, agreed by every process.
+
+    The processes' clocks differ by a step or so; the decision is all-reduced (max) so that they
+    all leave the loop at the same step and none waits on a collective the others skip.
+    """
+    late = (time.monotonic() - t_start) / 60.0 >= max_minutes
+    if accelerator.num_processes > 1:
+        flag = torch.tensor([1.0 if late else 0.0], device=accelerator.device)
+        late = bool(accelerator.reduce(flag, reduction="max").item() > 0)
+    return late
 
 
 def _state(step, bare, opts, schedulers, emas, accelerator, specs, segments, loaded, recipe_name, world) -> dict:

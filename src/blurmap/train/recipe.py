@@ -143,6 +143,10 @@ class TrainConfig:
     #: the same registry name and config as the recipe builds. A resumed run ignores it (its
     #: checkpoint has newer weights).
     init_from: Dict[str, str] = field(default_factory=dict)
+    #: wall-clock budget in minutes (None = none): once it is spent the run checkpoints, validates
+    #: and exports its final weights at the current step, and the same command later continues
+    #: from there. The schedule (learning rates, phases) is still the one of the full length.
+    max_minutes: Optional[float] = None
 
 
 @dataclass
