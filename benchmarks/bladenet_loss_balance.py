@@ -48,8 +48,12 @@ def main(argv: list[str] | None = None) -> int:
         for term in norms:
             net.zero_grad()
             out = net(blur, outputs="all")
-            loss = {"mse": lambda: F.mse_loss(out["image"], sharp), "dice": lambda: dice_loss(out["attention"], mask),
-                    "bce": lambda: bce_loss(out["lbp_logits"], mask)}[term]()
+            if term == "mse":
+                loss = F.mse_loss(out["image"], sharp)
+            elif term == "dice":
+                loss = dice_loss(out["attention"], mask)
+            else:
+                loss = bce_loss(out["lbp_logits"], mask)
             loss.backward()
             values[term].append(float(loss.detach()))
             for g, params in groups.items():

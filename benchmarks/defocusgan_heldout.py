@@ -36,8 +36,8 @@ def main(argv: list[str] | None = None) -> int:
 
     from blurmap.deconv import deconvolve
     from blurmap.metrics import LPIPS, evaluate_pair
-    from blurmap.synth.bundled import bundled_image
     from blurmap.synth import SyntheticDPDataset
+    from blurmap.synth.bundled import bundled_image
     from blurmap.weights import load_model
 
     model = load_model(args.weights).eval()

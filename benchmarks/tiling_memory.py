@@ -26,8 +26,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from blurmap.bench import (ACCURACY_COLUMNS, MEMORY_COLUMNS, MEMORY_FOOTER, accuracy_rows, format_table,
-                           memory_notes, memory_rows)
+from blurmap.bench import ACCURACY_COLUMNS, MEMORY_COLUMNS, MEMORY_FOOTER, accuracy_rows, format_table, memory_notes, memory_rows
 from blurmap.bench.memory import FALLBACK
 from blurmap.errors import BlurmapError
 

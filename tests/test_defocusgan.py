@@ -8,9 +8,9 @@ import torch
 
 from blurmap.models import build_model
 from blurmap.models.defocusgan import (
+    BranchUNet,
     DefocusGANGenerator,
     DefocusGuideBlock,
-    BranchUNet,
     count_parameters,
     defocus_masks,
     guidance_weight_schedule,

@@ -10,7 +10,6 @@ from blurmap.cli import main
 from blurmap.io import read_image, write_image
 from blurmap.weights import load_model
 
-
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 

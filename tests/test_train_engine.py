@@ -2,7 +2,6 @@
 kill, corrupt-checkpoint fallback, phases with frozen models, and a 2-process DDP run."""
 
 import os
-import shutil
 import signal
 import subprocess
 import sys

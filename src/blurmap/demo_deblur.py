@@ -117,13 +117,13 @@ def _defocus_map_estimators():
     docs/model-cards/defocus-map.md). The table reports both."""
     from blurmap.api import estimate_defocus_map, resolve_weights
 
-    out = [("per-pair fit", lambda l, r: estimate_defocus_map(l, r, steps=100, coarse_pixels=8000))]
+    out = [("per-pair fit", lambda left, right: estimate_defocus_map(left, right, steps=100, coarse_pixels=8000))]
     try:
         weights = resolve_weights("defocus-map")
     except BlurmapError:
         weights = None
     if weights is not None:
-        out.append(("DefocusMapNet", lambda l, r: estimate_defocus_map(l, r, weights=weights)))
+        out.append(("DefocusMapNet", lambda left, right: estimate_defocus_map(left, right, weights=weights)))
     return out
 
 

@@ -277,5 +277,6 @@ def accuracy_rows(
         peak = 1.0 if key == "image" else max(1.0, float(np.abs(b).max()))
         psnr = float("inf") if mse == 0 else float(10 * np.log10(peak**2 / mse))
         rows.append({"output": key, "tile": tiling.tile, "overlap": tiling.overlap,
-                     "tiles": count_tiles(h, w, tiling, model_size_multiple(net.model)), "psnr_db": psnr, "max_abs_diff": float(np.abs(a - b).max())})
+                     "tiles": count_tiles(h, w, tiling, model_size_multiple(net.model)), "psnr_db": psnr,
+                     "max_abs_diff": float(np.abs(a - b).max())})
     return rows, f"model: {label}; precision {precision}; image {h} x {w}"

@@ -66,10 +66,12 @@ def metrics_command(
 ) -> None:
     """Score restored images against ground truth: PSNR, SSIM, MAE (+ masked), LPIPS.
 
-    Prints a table (per image + mean). Any missing pair or unreadable file is reported on its own line and makes the command fail without writing the JSON.
+    Prints a table (per image + mean). Any missing pair or unreadable file is reported on its own
+    line and makes the command fail without writing the JSON.
     """
+    from blurmap.eval.folders import evaluate_folders
     from blurmap.io import write_bytes_atomic
-    from blurmap.metrics import LPIPS, evaluate_folders
+    from blurmap.metrics import LPIPS
 
     if bits not in (None, 8, 16):
         raise BlurmapError(f"--bits must be 8 or 16, got {bits}")

@@ -74,9 +74,8 @@ def _hwc(t: torch.Tensor) -> np.ndarray:
 
 
 def _score(pred, gt, mask, regions_map, lpips_fn, pred_t, gt_t) -> dict[str, float]:
-    from blurmap.metrics import masked_psnr, masked_ssim, psnr, ssim
-
     from blurmap.eval.regions import region_metrics
+    from blurmap.metrics import masked_psnr, masked_ssim, psnr, ssim
 
     row = {"psnr": float(psnr(pred, gt)), "ssim": float(ssim(pred, gt))}
     if mask is not None:

@@ -121,8 +121,8 @@ def dp_consistency_loss(
         scalar, or the per-pixel channel-mean absolute difference at the coarse resolution.
     """
     stack = _left_stack(bank, scale)
-    l, r, c = downscale(left, scale), downscale(right, scale), downscale(coc, scale) / scale
-    diff = (defocus_blur(l, c, stack, "right") - defocus_blur(r, c, stack, "left")).abs()
+    lv, rv, c = downscale(left, scale), downscale(right, scale), downscale(coc, scale) / scale
+    diff = (defocus_blur(lv, c, stack, "right") - defocus_blur(rv, c, stack, "left")).abs()
     return diff.mean() if reduce else diff.mean(1, keepdim=True)
 
 

@@ -77,7 +77,7 @@ class FPNDeblurGenerator(nn.Module):
             f = stage(f)
             feats.append(f)
         # top-down pathway over 1/4 .. 1/32
-        lat = [l(t) for l, t in zip(self.laterals, feats[1:])]
+        lat = [conv(t) for conv, t in zip(self.laterals, feats[1:])]
         maps = [lat[-1]]
         for t in reversed(lat[:-1]):
             maps.insert(0, t + F.interpolate(maps[0], size=t.shape[-2:], mode="nearest"))

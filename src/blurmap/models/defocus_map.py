@@ -21,7 +21,6 @@ from torch import nn
 
 from blurmap.models import register_model
 from blurmap.models.blocks import RCAB, conv3x3
-
 from blurmap.physics.kernels import DPKernelBank
 
 __all__ = ["DefocusMapNet", "LearnableBlurKernel", "optimize_defocus_map"]

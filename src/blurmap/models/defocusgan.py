@@ -51,9 +51,7 @@ from torch import nn
 
 from blurmap.models import register_model
 from blurmap.models.blocks import RCAB, conv3x3
-
-#: Default |CoC| bin edges in px (full resolution) for the 4 defocus masks.
-DEFAULT_COC_BINS = (1.9, 4.2, 6.2)
+from blurmap.physics.coc_bins import DEFAULT_COC_BINS, defocus_masks  # noqa: F401 (re-exported: the model's public bins)
 
 #: Channel widths per U-Net level of the DGB at each scale (full, 1/4, 1/8) at paper size.
 PAPER_DGB_WIDTHS = ((16, 32, 64, 80), (16, 32, 48), (8, 16))
@@ -88,24 +86,6 @@ def guidance_weight_schedule(step: int, total: int = 20_000, kind: str = "gauss"
     if kind == "linear":
         return 1.0 - t
     raise ValueError(f"unknown annealing kind {kind!r}; use gauss, cosine, linear or none")
-
-
-def defocus_masks(defocus_map: torch.Tensor, bins: Sequence[float] = DEFAULT_COC_BINS) -> torch.Tensor:
-    """One-hot defocus masks from |CoC| bins.
-
-    Args:
-        defocus_map: signed CoC radius in px, ``(B, 1, H, W)``.
-        bins: increasing inner bin edges ``e_1 < ... < e_{N-1}``; mask ``i`` is
-            ``e_i <= |CoC| < e_{i+1}`` with ``e_0 = 0`` and ``e_N = inf``.
-
-    Returns:
-        ``(B, N, H, W)`` float masks in {0, 1} that sum to 1 at every pixel.
-    """
-    a = defocus_map.abs()
-    edges = torch.as_tensor(list(bins), dtype=a.dtype, device=a.device)
-    idx = torch.bucketize(a, edges, right=True)  # 0..N-1; value == edge goes to the upper bin
-    n = len(bins) + 1
-    return F.one_hot(idx[:, 0], n).permute(0, 3, 1, 2).to(defocus_map.dtype)
 
 
 def _rcab_reduction(channels: int) -> int:

@@ -444,7 +444,8 @@ def _train(loaded: LoadedConfig, run_dir: Path, resume: Optional[bool], existing
                 for o in opts.values():
                     o.zero_grad(set_to_none=True)
                 ctx.step, ctx.phase_step = step, step - seg.top_start
-                ctx.epoch = (seg.cursors[seg.phase.data_names[0]] / t.accum_steps + step - seg.start) / steps_per_epoch[seg.phase.data_names[0]]
+                first = seg.phase.data_names[0]
+                ctx.epoch = (seg.cursors[first] / t.accum_steps + step - seg.start) / steps_per_epoch[first]
                 ctx.stepped = set()
                 accelerator.step = 0  # keep Accelerate's accumulation counter aligned with our steps
                 for _ in range(t.accum_steps):

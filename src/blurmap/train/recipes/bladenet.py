@@ -181,9 +181,7 @@ class BladeNetRecipe(Recipe):
         return local_config(cfg, dict(self.cfg.lbs_options))[0]
 
     def _lbs(self, size: int, length: int, seed: int):
-        from blurmap.synth.local import LocalBlurDataset
-
-        from blurmap.synth.local import local_config
+        from blurmap.synth.local import LocalBlurDataset, local_config
 
         procedural = local_config(self.lbs_config(), dict(self.cfg.lbs_options))[1]
         try:

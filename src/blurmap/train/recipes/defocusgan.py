@@ -39,10 +39,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from blurmap.synth.bundled import bundled_split
-from blurmap.synth.dp_dataset import SyntheticDPDataset
 from blurmap.errors import ConfigError
 from blurmap.io import array_to_chw
+from blurmap.synth.bundled import bundled_split
+from blurmap.synth.dp_dataset import SyntheticDPDataset
 from blurmap.train.data import Augment
 from blurmap.train.recipe import ModelSpec, Phase, Recipe, RecipeConfig, register_recipe
 
