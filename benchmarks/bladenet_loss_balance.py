@@ -31,10 +31,10 @@ def main(argv: list[str] | None = None) -> int:
     from blurmap.bench.quality import PROCEDURAL_LOCAL_OPTIONS
     from blurmap.losses.segmentation import bce_loss, dice_loss
     from blurmap.synth.local import LocalBlurConfig, LocalBlurDataset, local_config
-    from blurmap.weights import load_model
+    from blurmap.weights import load_network
 
     torch.manual_seed(0)
-    net = load_model(args.weights).train()
+    net = load_network(args.weights).train()
     cfg, proc = local_config(LocalBlurConfig(), PROCEDURAL_LOCAL_OPTIONS)
     ds = LocalBlurDataset(args.size, args.batches * args.batch_size, 3, "procedural,bundled", "procedural,bundled",
                           cfg, proc)

@@ -18,6 +18,9 @@ bench = typer.Typer(help="Speed and memory tables (generators, tiled inference, 
                     no_args_is_help=True)
 app.add_typer(bench, name="bench")
 
+#: How the memory benchmark runs this very command in its child (`--path cli`): the bench
+#: library sits below the CLI, so the CLI names its own entry point.
+CLI_ENTRY = "blurmap.cli:main"
 _JSON_HELP = "Also write the rows as JSON to this file."
 
 
@@ -119,7 +122,7 @@ def memory_cmd(
         notes = [label]
         _emit(format_table(rows, ACCURACY_COLUMNS, notes=notes), "accuracy", notes, rows, json_out, overwrite)
         return
-    rows = memory_rows(sizes, model, weights, precision, tile, overlap, path)
+    rows = memory_rows(sizes, model, weights, precision, tile, overlap, path, cli_entry=CLI_ENTRY)
     notes = memory_notes(rows, precision, path)
     _emit(format_table(rows, MEMORY_COLUMNS, notes=notes, footer=MEMORY_FOOTER), "memory", notes, rows,
           json_out, overwrite, path=path, precision=precision)

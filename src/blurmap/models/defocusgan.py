@@ -51,6 +51,7 @@ from torch import nn
 
 from blurmap.models import register_model
 from blurmap.models.blocks import RCAB, conv3x3
+from blurmap.models.padding import pad_to_multiple
 from blurmap.physics.coc_bins import DEFAULT_COC_BINS, defocus_masks  # noqa: F401 (re-exported: the model's public bins)
 
 #: Channel widths per U-Net level of the DGB at each scale (full, 1/4, 1/8) at paper size.
@@ -301,13 +302,9 @@ class DefocusGANGenerator(nn.Module):
     def forward(self, blurred: torch.Tensor, defocus_map: torch.Tensor | None = None) -> torch.Tensor:
         h, w = blurred.shape[-2:]
         m = self.size_multiple
-        ph, pw = (-h) % m, (-w) % m
-        x = blurred
-        if ph or pw:
-            mode = "reflect" if ph < h and pw < w else "replicate"
-            x = F.pad(x, (0, pw, 0, ph), mode=mode)
-            if defocus_map is not None:
-                defocus_map = F.pad(defocus_map, (0, pw, 0, ph), mode="replicate")
+        x, _ = pad_to_multiple(blurred, m)
+        if defocus_map is not None:
+            defocus_map, _ = pad_to_multiple(defocus_map, m, mode="replicate")
         p = self.space_to_depth
         f = self.stem(F.pixel_unshuffle(x, p) if p > 1 else x)
         feats = []
@@ -327,8 +324,3 @@ class DefocusGANGenerator(nn.Module):
     def predict(self, blurred: torch.Tensor) -> dict[str, torch.Tensor]:
         """Deblur without a map (inference convention). Returns ``{"image": (B,3,H,W) in [0,1]}``."""
         return {"image": self.forward(blurred).clamp(0.0, 1.0)}
-
-
-def count_parameters(model: nn.Module) -> int:
-    """Number of trainable parameters."""
-    return sum(p.numel() for p in model.parameters() if p.requires_grad)
