@@ -1,6 +1,6 @@
 """Train a CPU BladeNet with the ``bladenet`` recipe, then score it on held-out LBS images.
 
-The longer run behind ``tests/test_bladenet_training.py`` (issue 7 acceptance), and the
+The longer run behind ``tests/test_bladenet_training.py`` (the CPU BladeNet acceptance run), and the
 measurement script of the shipped starter weights (``configs/bladenet_starter.yaml``):
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bladenet_cpu_acceptance.py \

@@ -1,4 +1,4 @@
-"""Defocus-map quality on held-out synthetic DP scenes (issue 5; paper Tables 3 and 5).
+"""Defocus-map quality on held-out synthetic DP scenes (the defocus-map acceptance bar; paper Tables 3 and 5).
 
 Scenes: ``blurmap.eval.defocus_map.heldout_dp_scenes`` (layered planes / ramps, occlusion-aware
 linear-light rendering) with ``|CoC| <= --max-coc`` (20 px), fixed seeds, on photos the CPU

@@ -1,4 +1,4 @@
-"""Defocus-map quality on held-out synthetic dual-pixel scenes (issue 5; paper Tables 3 and 5).
+"""Defocus-map quality on held-out synthetic dual-pixel scenes (the defocus-map acceptance bar; paper Tables 3 and 5).
 
 The scenes are :func:`blurmap.synth.dp.make_dp_sample` renderings (layered planes / ramps,
 occlusion-aware, linear light) of photos that the CPU recipes hold out of training

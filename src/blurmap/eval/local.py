@@ -28,6 +28,7 @@ import torch
 from blurmap.data.local import open_local_dataset
 from blurmap.errors import BlurmapError
 from blurmap.files import write_text_atomic
+from blurmap.models import count_parameters
 
 __all__ = [
     "open_local_dataset",
@@ -307,7 +308,7 @@ def evaluate_local_task(
             write_text_atomic(dest, text, overwrite=False)
     return {
         "table": table,
-        "params": sum(p.numel() for p in net.parameters()),
+        "params": count_parameters(net),
         "count": res["count"],
         "model": deblurrer.name,
         "result": res,

@@ -344,7 +344,7 @@ def generate_local(
 ) -> Path:
     """Write an LBS dataset: ``OUT/{blur,sharp,mask}/NNNNNN.png`` + ``OUT/manifest.json``.
 
-    This is the "paired folders" layout of DESIGN.md. ``mask`` PNGs are 8-bit greyscale, 255
+    This is the "paired folders" layout (:mod:`blurmap.data.paired`). ``mask`` PNGs are 8-bit greyscale, 255
     on the moving objects' footprints. Background ``i`` is scene ``i`` of the source (with one
     photo source, ``i mod len(backgrounds)``); all other randomness comes from
     ``default_rng([seed, i])``, so the same seed gives the same files.
