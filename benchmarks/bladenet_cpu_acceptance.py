@@ -1,6 +1,6 @@
 """Train a CPU BladeNet with the ``bladenet`` recipe, then score it on held-out LBS images.
 
-The longer run behind ``tests/test_bladenet_training.py`` (issue 7 acceptance), and the
+The longer run behind ``tests/test_bladenet_training.py`` (the CPU BladeNet acceptance run), and the
 measurement script of the shipped starter weights (``configs/bladenet_starter.yaml``):
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bladenet_cpu_acceptance.py \
@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     from blurmap.eval.local import evaluate_local, format_local_report
     from blurmap.train.config import load_config
     from blurmap.train.recipes.bladenet import mask_iou
-    from blurmap.weights import load_model
+    from blurmap.weights import load_network
 
     lc = load_config(args.config, args.overrides)
     recipe = lc.recipe_cls(lc.cfg)
@@ -56,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
         train(lc, out=run)
         print(f"training: {time.time() - t0:.0f} s wall, {(_cpu_seconds() - c0) / 3600:.3f} CPU h, "
               f"{torch.get_num_threads()} thread(s)")
-    net = load_model(run / "final" / "net.safetensors").eval()
+    net = load_network(run / "final" / "net.safetensors").eval()
     params = sum(p.numel() for p in net.parameters())
     print(f"model: bladenet {net.config}, {params / 1e6:.3f} M parameters")
 

@@ -31,10 +31,10 @@ def main(argv: list[str] | None = None) -> int:
     from blurmap.bench.quality import PROCEDURAL_LOCAL_OPTIONS
     from blurmap.losses.segmentation import bce_loss, dice_loss
     from blurmap.synth.local import LocalBlurConfig, LocalBlurDataset, local_config
-    from blurmap.weights import load_model
+    from blurmap.weights import load_network
 
     torch.manual_seed(0)
-    net = load_model(args.weights).train()
+    net = load_network(args.weights).train()
     cfg, proc = local_config(LocalBlurConfig(), PROCEDURAL_LOCAL_OPTIONS)
     ds = LocalBlurDataset(args.size, args.batches * args.batch_size, 3, "procedural,bundled", "procedural,bundled",
                           cfg, proc)
@@ -48,8 +48,12 @@ def main(argv: list[str] | None = None) -> int:
         for term in norms:
             net.zero_grad()
             out = net(blur, outputs="all")
-            loss = {"mse": lambda: F.mse_loss(out["image"], sharp), "dice": lambda: dice_loss(out["attention"], mask),
-                    "bce": lambda: bce_loss(out["lbp_logits"], mask)}[term]()
+            if term == "mse":
+                loss = F.mse_loss(out["image"], sharp)
+            elif term == "dice":
+                loss = dice_loss(out["attention"], mask)
+            else:
+                loss = bce_loss(out["lbp_logits"], mask)
             loss.backward()
             values[term].append(float(loss.detach()))
             for g, params in groups.items():

@@ -1,4 +1,4 @@
-"""Defocus-map quality on held-out synthetic DP scenes (issue 5; paper Tables 3 and 5).
+"""Defocus-map quality on held-out synthetic DP scenes (the defocus-map acceptance bar; paper Tables 3 and 5).
 
 Scenes: ``blurmap.eval.defocus_map.heldout_dp_scenes`` (layered planes / ramps, occlusion-aware
 linear-light rendering) with ``|CoC| <= --max-coc`` (20 px), fixed seeds, on photos the CPU
@@ -74,9 +74,9 @@ def main() -> None:
     estimators = {}
     if args.weights:
         from blurmap.api import resolve_weights
-        from blurmap.weights import load_model
+        from blurmap.weights import load_network
 
-        net = load_model(resolve_weights(args.weights), expected_name="defocus_map_net")
+        net = load_network(resolve_weights(args.weights), expected_name="defocus_map_net")
 
         def run_net(s, net=net):
             with torch.no_grad():
@@ -85,9 +85,9 @@ def main() -> None:
         estimators["net"] = run_net
     kernel_sets = {"gaussian": dp_kernel_stack(25, kind="gaussian"), "butterworth": dp_kernel_stack(25)}
     if args.kernels:
-        from blurmap.weights import load_model
+        from blurmap.weights import load_network
 
-        kernel_sets["learned"] = load_model(args.kernels, expected_name="dp_kernel_bank")("left").detach()
+        kernel_sets["learned"] = load_network(args.kernels, expected_name="dp_kernel_bank")("left").detach()
     for kname, stack in ({} if args.no_optimize else kernel_sets).items():
         def run_opt(s, stack=stack):
             return optimize_defocus_map(_t(s["left"]), _t(s["right"]), steps=args.steps, bank=stack)[0, 0].numpy()

@@ -1,4 +1,4 @@
-"""Per-pair defocus-map speed at DPDD size (issue 5 target: ``--optimize`` <= 120 s at 1680x1120).
+"""Per-pair defocus-map speed at DPDD size (goal: ``--optimize`` <= 120 s at 1680x1120).
 
 Rows: ``optimize`` (``blurmap.models.defocus_map.optimize_defocus_map`` with its defaults, the
 code path of ``blurmap defocus-map --optimize``) and, if ``--weights`` is given, the trained

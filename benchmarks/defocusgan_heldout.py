@@ -36,11 +36,11 @@ def main(argv: list[str] | None = None) -> int:
 
     from blurmap.deconv import deconvolve
     from blurmap.metrics import LPIPS, evaluate_pair
-    from blurmap.synth.bundled import bundled_image
     from blurmap.synth import SyntheticDPDataset
-    from blurmap.weights import load_model
+    from blurmap.synth.bundled import bundled_image
+    from blurmap.weights import load_network
 
-    model = load_model(args.weights).eval()
+    model = load_network(args.weights).eval()
     lpips = LPIPS("alex")
     photos = [bundled_image(n) for n in args.photos]
     hwc = lambda t: t.float().clamp(0, 1)[0].permute(1, 2, 0).numpy()  # noqa: E731

@@ -64,8 +64,11 @@ def main(argv: list[str] | None = None) -> int:
         variants = {"input": blur, "off": restored}
         for (lo, hi), name in zip(ramps, names[2:-1]):
             w = gate_weight(prob, lo, hi).numpy()[..., None]
-            variants[name] = torch.lerp(torch.from_numpy(blur), torch.from_numpy(restored), torch.from_numpy(w).expand_as(torch.from_numpy(restored))).numpy()
-            rows[name].setdefault("passed", []).append(float((prob.numpy()[mask < 0.5] <= lo).mean()) if (mask < 0.5).any() else float("nan"))
+            restored_t = torch.from_numpy(restored)
+            variants[name] = torch.lerp(torch.from_numpy(blur), restored_t, torch.from_numpy(w).expand_as(restored_t)).numpy()
+            outside = mask < 0.5
+            passed = float((prob.numpy()[outside] <= lo).mean()) if outside.any() else float("nan")
+            rows[name].setdefault("passed", []).append(passed)
         variants["oracle"] = blur + (restored - blur) * mask[..., None].astype(np.float32)
         static = (mask < 0.5).astype(np.float64)
         for name, pred in variants.items():

@@ -10,7 +10,7 @@ Each row runs in a fresh subprocess so the peak RSS of one row does not hide the
     OMP_NUM_THREADS=2 .venv/bin/python benchmarks/infer_speed.py [--size 1120 1680] [--repeats 3]
         [--models defocusgan ...] [--precisions fp32 bf16]
 
-Targets (issue 6, 2-core CPU, 1120x1680): DefocusGAN fp32 <= 9 s, bf16 <= 3 s, peak <= 2 GB
+Targets (the project's inference-speed goals, 2-core CPU, 1120x1680): DefocusGAN fp32 <= 9 s, bf16 <= 3 s, peak <= 2 GB
 (official implementation: 45 s / 9.4 GB). Models benched by default: ``SECTIONS`` in
 ``src/blurmap/bench/speed.py``.
 """

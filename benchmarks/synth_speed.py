@@ -1,4 +1,4 @@
-"""Speed of the data generators (issue 3 targets).
+"""Speed of the data generators (against the project's data-synthesis speed goals).
 
 Thin wrapper around :mod:`blurmap.bench.synth` (the same table as ``blurmap bench synth``).
 

@@ -26,8 +26,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from blurmap.bench import (ACCURACY_COLUMNS, MEMORY_COLUMNS, MEMORY_FOOTER, accuracy_rows, format_table,
-                           memory_notes, memory_rows)
+from blurmap.bench import ACCURACY_COLUMNS, MEMORY_COLUMNS, MEMORY_FOOTER, accuracy_rows, format_table, memory_notes, memory_rows
 from blurmap.bench.memory import FALLBACK
 from blurmap.errors import BlurmapError
 
@@ -48,7 +47,8 @@ def main(argv: list[str] | None = None) -> int:
             rows, label = accuracy_rows(args.model, args.weights, args.precision, args.tile, args.overlap)
             print(format_table(rows, ACCURACY_COLUMNS, notes=[label]))
             return 0
-        rows = memory_rows(args.sizes, args.model, args.weights, args.precision, args.tile, args.overlap, args.path)
+        rows = memory_rows(args.sizes, args.model, args.weights, args.precision, args.tile, args.overlap, args.path,
+                           cli_entry="blurmap.cli:main")
     except BlurmapError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1

@@ -14,8 +14,8 @@ and collating the micro-batch) and compute (forward, backward, optimizer), the F
 step (forward + backward, counted by ``torch.utils.flop_counter.FlopCounterMode``: convolutions
 and matrix products; element-wise work is not counted) and the achieved GFLOP/s of the
 compute part, and the process CPU time per step (on one thread, about what a quiet machine's
-wall time would be: a loaded machine stretches wall time far more). Each timed step is measured separately and the best quarter is averaged, so a
-shared machine's load spikes count less (the median is printed too).
+wall time would be: a loaded machine stretches wall time far more). Each timed step is measured
+separately and the best quarter is averaged, so a shared machine's load spikes count less (the median is printed too).
 """
 
 from __future__ import annotations
@@ -159,7 +159,8 @@ def main(argv: list[str] | None = None) -> int:
     row = {
         "label": args.label, "config": args.config, "phase": seg.name, "overrides": args.overrides,
         "batch": samples, "crop": t.crop_size, "precision": t.mixed_precision, "channels_last": t.channels_last,
-        "compile": t.compile, "warm_data": args.warm_data, "optimizer_impl": t.optimizer_impl, "params_M": params / 1e6, "threads": torch.get_num_threads(),
+        "compile": t.compile, "warm_data": args.warm_data, "optimizer_impl": t.optimizer_impl, "params_M": params / 1e6,
+        "threads": torch.get_num_threads(),
         "samples_per_s": samples / step_s, "step_s": step_s, "data_s": float(data[best].mean()),
         "compute_s": float(comp[best].mean()), "median_step_s": float(np.median(total)),
         # process CPU time of a step (data + compute): on one thread what a quiet machine's

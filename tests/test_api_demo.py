@@ -1,4 +1,4 @@
-"""Deblurring sections of the demo page (blurmap.demo_deblur)."""
+"""Deblurring sections of the demo page (blurmap.demo.deblur)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from blurmap.weights import save_weights
 
 def test_sections_skip_clearly_without_weights(tmp_path, monkeypatch):
     import blurmap.weights_data as wd
-    from blurmap.demo_deblur import defocus_deblur_section, local_deblur_section
+    from blurmap.demo.deblur import defocus_deblur_section, local_deblur_section
 
     monkeypatch.setattr(wd, "WEIGHTS_DIR", tmp_path / "none")
     for builder in (defocus_deblur_section, local_deblur_section):
@@ -21,7 +21,7 @@ def test_sections_skip_clearly_without_weights(tmp_path, monkeypatch):
 
 def test_local_section_with_weights(tmp_path, monkeypatch):
     import blurmap.weights_data as wd
-    from blurmap.demo_deblur import local_deblur_section
+    from blurmap.demo.deblur import local_deblur_section
 
     folder = tmp_path / "w"
     cfg = {"width": 4, "bottleneck_mult": 2}
@@ -39,7 +39,7 @@ def test_defocus_section_scores_the_fit_and_the_shipped_map_net(tmp_path, monkey
     import numpy as np
 
     import blurmap.weights_data as wd
-    from blurmap.demo_deblur import defocus_deblur_section
+    from blurmap.demo.deblur import defocus_deblur_section
 
     folder = tmp_path / "w"
     cfg = {"dgb_widths": [[4, 4, 8, 8], [4, 8, 8], [4, 8]]}

@@ -5,16 +5,15 @@ import json
 import pytest
 import torch
 
-from blurmap.models import build_model
+from blurmap.models import build_model, count_parameters
 from blurmap.models.bladenet import (
     BladeNet,
     LBPNet,
     SpatialAttention,
     UNet,
-    count_parameters,
-    pad_to_multiple,
     spatial_attention,
 )
+from blurmap.models.padding import pad_to_multiple
 
 
 @pytest.mark.parametrize("hw", [(37, 53), (16, 16), (5, 7), (64, 31)])

@@ -89,7 +89,7 @@ def test_step_losses_follow_the_phase():
 
 def test_tiny_training_run_exports_loadable_weights(tmp_path):
     from blurmap.train.engine import train
-    from blurmap.weights import load_model
+    from blurmap.weights import load_network
 
     lc = load_config("configs/bladenet_cpu.yaml", [
         "width=4", "bottleneck_mult=2", "lbs_length=8", "lbp_epochs=1", "alt_epochs=1",
@@ -97,7 +97,7 @@ def test_tiny_training_run_exports_loadable_weights(tmp_path):
         f"out={tmp_path}",
     ])
     train(lc)
-    net = load_model(tmp_path / "final" / "net.safetensors")
+    net = load_network(tmp_path / "final" / "net.safetensors")
     assert net.use_lbp and net.use_bsa and net.config["width"] == 4
     assert net(torch.rand(1, 3, 20, 28)).shape == (1, 3, 20, 28)
 

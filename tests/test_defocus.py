@@ -70,7 +70,7 @@ def test_gradcheck_image_map_and_kernels():
     kernels = dp_kernel_stack(1).to(torch.float64)
     kernels = (kernels + 0.01 * torch.rand_like(kernels)).requires_grad_()
     for view in ("left", "combined"):
-        assert torch.autograd.gradcheck(lambda i, c, k: defocus_blur(i, c, k, view), (image, coc, kernels))
+        assert torch.autograd.gradcheck(lambda i, c, k, v=view: defocus_blur(i, c, k, v), (image, coc, kernels))
 
 
 def test_gradients_reach_bank_parameters(photo):

@@ -5,11 +5,11 @@ import pytest
 import torch
 from skimage import data
 
+from blurmap.metrics import texture_mask
 from blurmap.models import build_model
 from blurmap.models.defocus_map import DefocusMapNet, LearnableBlurKernel, optimize_defocus_map
 from blurmap.physics.defocus import defocus_blur
 from blurmap.physics.kernels import dp_kernel_stack
-from blurmap.train.recipes.defocus_map import texture_mask
 
 
 def test_net_any_size_bounded_and_starts_in_focus():

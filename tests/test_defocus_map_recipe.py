@@ -54,11 +54,11 @@ def test_paper_config_runs_f_then_alternates_g_and_f(dpdd, tmp_path):
     assert res.step == res.total_steps == 3
     assert set(res.final_weights) == {"f", "g"}
     assert all(np.isfinite(v) for _, logged in res.history for v in logged.values())
-    from blurmap.weights import load_model
+    from blurmap.weights import load_network
 
-    g = load_model(res.final_weights["g"], expected_name="dp_kernel_bank")
+    g = load_network(res.final_weights["g"], expected_name="dp_kernel_bank")
     assert float((g("left").detach() - g0).abs().sum()) > 0  # g trained in the alternation
-    f = load_model(res.final_weights["f"], expected_name="defocus_map_net")
+    f = load_network(res.final_weights["f"], expected_name="defocus_map_net")
     assert float(f.head.weight.detach().abs().sum()) > 0  # f left its in-focus initialisation
     assert {"coc_mae", "coc_mae_textured", "psnr"} <= set(res.val_metrics)
 

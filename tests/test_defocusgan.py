@@ -6,12 +6,11 @@ import numpy as np
 import pytest
 import torch
 
-from blurmap.models import build_model
+from blurmap.models import build_model, count_parameters
 from blurmap.models.defocusgan import (
+    BranchUNet,
     DefocusGANGenerator,
     DefocusGuideBlock,
-    BranchUNet,
-    count_parameters,
     defocus_masks,
     guidance_weight_schedule,
 )

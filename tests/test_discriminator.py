@@ -6,7 +6,6 @@ import torch
 from blurmap.models import build_model
 from blurmap.models.discriminators import DoubleDiscriminator, PatchDiscriminator
 
-
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 

@@ -8,8 +8,7 @@ import torch
 
 from blurmap.cli import main
 from blurmap.io import read_image, write_image
-from blurmap.weights import load_model
-
+from blurmap.weights import load_network
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -58,7 +57,7 @@ def test_eval_equals_metrics_on_written_outputs(dpdd, weights, tmp_path, capsys,
     assert "PSNR" in printed and "Params (M)" in printed
     report = json.loads((out / "eval_defocus.json").read_text())
     assert report["count"] == 3 and report["bits"] == bits and report["lpips_net"] == "alex"
-    assert report["params"] == sum(p.numel() for p in load_model(weights).parameters())
+    assert report["params"] == sum(p.numel() for p in load_network(weights).parameters())
     names = sorted(p.name for p in (out / "restored").iterdir())
     assert names == ["1P0A2001.png", "1P0A2003.png", "1P0A2005.png"]  # named like the ground truth
     assert read_image(out / "restored" / names[0]).bits == bits
@@ -87,7 +86,7 @@ def test_restored_pixels_are_the_model_output(dpdd, weights, tmp_path):
     out = tmp_path / "ev"
     assert main(["eval", "--task", "defocus", "--data", str(dpdd), "--weights", str(weights), "--lpips", "none",
                  "-o", str(out)]) == 0
-    model = load_model(weights)
+    model = load_network(weights)
     x = torch.from_numpy(read_image(dpdd / "test_c/source/1P0A2002.png").array).permute(2, 0, 1)[None]
     with torch.no_grad():
         expected = model(x).clamp(0, 1)[0].permute(1, 2, 0).numpy()

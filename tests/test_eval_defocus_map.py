@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from blurmap.eval.defocus_map import heldout_dp_scenes, map_errors, texture_mask
-from blurmap.train.recipes.defocus_map import texture_mask as torch_texture_mask
+from blurmap.metrics import texture_mask as torch_texture_mask
 
 
 def test_map_errors_hand_computed():

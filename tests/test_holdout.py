@@ -11,8 +11,7 @@ import torch
 from blurmap.physics.psf import PSFSpec, PSFTable
 from blurmap.synth.bundled import bundled_objects
 from blurmap.synth.camera import HELD_OUT_TONE_CURVES
-from blurmap.synth.holdout import (HELD_OUT_LAYOUTS, held_out_objects, held_out_photos, shifted_dp_scene,
-                                   shifted_local_sample)
+from blurmap.synth.holdout import HELD_OUT_LAYOUTS, held_out_objects, held_out_photos, shifted_dp_scene, shifted_local_sample
 from blurmap.synth.sources import BUNDLED, PROCEDURAL, BundledObjects, MixedObjects, ProceduralObjects, training_photos
 from blurmap.synth.textures import HELD_OUT_KINDS
 from blurmap.train.config import load_config

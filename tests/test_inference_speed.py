@@ -22,7 +22,7 @@ from blurmap.infer import (
 )
 from blurmap.models.bladenet import double_conv
 from blurmap.models.fold import cast_conv_weights, fold_batchnorm
-from blurmap.weights import load_model, load_weights
+from blurmap.weights import load_network, load_weights
 
 
 def _photo(h=192, w=256) -> np.ndarray:
@@ -58,7 +58,7 @@ def test_shipped_weights_same_keys_and_outputs(name):
     d = blurmap.load_model(name, precision="fp32")
     assert set(d.model.state_dict()) == set(state)
     x = torch.from_numpy(_photo()).permute(2, 0, 1)[None].contiguous()
-    net = load_model(path).eval()
+    net = load_network(path).eval()
     with torch.no_grad():
         ref = net.predict(x)
     out = d.predict(x, tile=4096)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import re
 import struct
-import warnings
 import zlib
 
 import cv2

@@ -63,7 +63,7 @@ def test_campaign_reports_what_breaks_the_contract(monkeypatch):
         if calls["n"] == 1:
             raise TypeError("int() argument must be ... not 'tuple'")
         if calls["n"] == 2:
-            warnings.warn("Corrupt EXIF data")
+            warnings.warn("Corrupt EXIF data", stacklevel=2)
         if calls["n"] == 3:
             logging.getLogger("tifffile").warning("missing data offset tag")
         raise ImageReadError(name, "refused")

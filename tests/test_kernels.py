@@ -102,9 +102,9 @@ def test_fractional_radius_interpolates_neighbours():
     size = natural_size(4)
     l3, r3 = dp_kernels(3, size=size, dtype=torch.float64)
     l4, r4 = dp_kernels(4, size=size, dtype=torch.float64)
-    l, r = dp_kernels(3.25, dtype=torch.float64)
-    torch.testing.assert_close(l, 0.75 * l3 + 0.25 * l4)
-    torch.testing.assert_close(r, 0.75 * r3 + 0.25 * r4)
+    left, right = dp_kernels(3.25, dtype=torch.float64)
+    torch.testing.assert_close(left, 0.75 * l3 + 0.25 * l4)
+    torch.testing.assert_close(right, 0.75 * r3 + 0.25 * r4)
 
 
 def test_size_errors():

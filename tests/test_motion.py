@@ -102,7 +102,7 @@ def test_outside_mask_bit_identical_and_mask_covers_changes(seed):
     assert torch.equal(res.blur[:, outside], bg[:, outside])
     assert torch.equal(res.sharp[:, outside], bg[:, outside])
     for bits in (8, 16):  # identical after quantization too; every changed level is in the mask
-        q = lambda t: torch.round(t.clamp(0, 1) * (2**bits - 1)).to(torch.int32)  # noqa: E731
+        q = lambda t, b=bits: torch.round(t.clamp(0, 1) * (2**b - 1)).to(torch.int32)  # noqa: E731
         changed = (q(res.blur) != q(res.sharp)).any(0)
         assert not bool((changed & outside).any())
         assert bool(changed.any())
@@ -133,8 +133,8 @@ def test_blur_matches_independent_scipy_rendering():
             inv_rc = P @ inv @ P
             alpha = obj.alpha[0].numpy().astype(np.float64)
             rgb_lin = obj.rgb.numpy().astype(np.float64) ** g * alpha
-            warp = lambda img: ndimage.affine_transform(  # noqa: E731
-                img, inv_rc[:2, :2], offset=inv_rc[:2, 2], output_shape=(H, W), order=1, mode="grid-constant", cval=0.0
+            warp = lambda img, m=inv_rc: ndimage.affine_transform(  # noqa: E731
+                img, m[:2, :2], offset=m[:2, 2], output_shape=(H, W), order=1, mode="grid-constant", cval=0.0
             )
             a = np.clip(warp(alpha), 0, 1)
             lin = np.stack([warp(rgb_lin[c]) for c in range(3)]) + lin * (1 - a)

@@ -64,7 +64,7 @@ def test_leaf_sizes_follow_the_power_law():
         r = power_law_radii(np.random.default_rng(1), 20_000, lo, hi, exponent)
         assert r.min() >= lo and r.max() <= hi
 
-        def nll(a):  # negative log-likelihood of p(r) = (a - 1) r^-a / (lo^(1-a) - hi^(1-a))
+        def nll(a, r=r):  # negative log-likelihood of p(r) = (a - 1) r^-a / (lo^(1-a) - hi^(1-a))
             return -np.sum(np.log((a - 1) / (lo ** (1 - a) - hi ** (1 - a))) - a * np.log(r))
 
         est = minimize_scalar(nll, bounds=(1.2, 5), method="bounded").x

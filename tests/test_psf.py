@@ -10,8 +10,7 @@ import torch
 from blurmap.errors import BlurmapError
 from blurmap.physics.defocus import render_dual_pixel
 from blurmap.physics.kernels import DPKernelBank, dp_kernels
-from blurmap.physics.psf import (PSF_FAMILIES, PSFSpec, PSFTable, load_psf_table, parse_psf, psf_kernels,
-                                 psf_stack, random_psf_spec)
+from blurmap.physics.psf import PSF_FAMILIES, PSFSpec, PSFTable, load_psf_table, parse_psf, psf_kernels, psf_stack, random_psf_spec
 from blurmap.synth.holdout import HELD_OUT_PSFS
 
 
@@ -149,5 +148,5 @@ def test_kernel_bank_starts_from_any_family():
     want = psf_stack(PSF_FAMILIES["pillbox"], 8, "left")
     torch.testing.assert_close(bank.kernels("left")[1:], want[1:], atol=1e-6, rtol=0)
     asym = DPKernelBank(6, psf=PSF_FAMILIES["asymmetric"]).kernels("left")
-    l, r = psf_stack(PSF_FAMILIES["asymmetric"], 6, "left"), psf_stack(PSF_FAMILIES["asymmetric"], 6, "right")
-    torch.testing.assert_close(asym[3], 0.5 * (l[3] + r[3].flip(-1)), atol=1e-6, rtol=0)
+    left, right = psf_stack(PSF_FAMILIES["asymmetric"], 6, "left"), psf_stack(PSF_FAMILIES["asymmetric"], 6, "right")
+    torch.testing.assert_close(asym[3], 0.5 * (left[3] + right[3].flip(-1)), atol=1e-6, rtol=0)

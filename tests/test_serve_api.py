@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import concurrent.futures
 import io as _stdio
-import json
 import os
 import re
 import socket

@@ -2,7 +2,6 @@
 kill, corrupt-checkpoint fallback, phases with frozen models, and a 2-process DDP run."""
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -22,7 +21,7 @@ from blurmap.train.engine import train
 from blurmap.train.recipe import ModelSpec, Phase, Recipe, RecipeConfig, register_recipe
 from blurmap.train.recipes.tiny import GaussianBlurPairs, TinyRecipe
 from blurmap.train.sampling import seed_everything
-from blurmap.weights import load_model, load_weights
+from blurmap.weights import load_network, load_weights
 
 pytestmark = pytest.mark.slow
 
@@ -86,7 +85,7 @@ def test_tiny_recipe_trains_and_exports(reference):
     assert f"step {TOTAL}/{TOTAL}" in log and "val/psnr" in log
     assert list((run / "tb").glob("events.out.tfevents.*"))
     assert [p.name for p in list_checkpoints(run)] == ["step_00000035.pt", f"step_{TOTAL:08d}.pt"]
-    model = load_model(r.final_weights["net"], expected_name="tiny_unet")
+    model = load_network(r.final_weights["net"], expected_name="tiny_unet")
     _, meta = load_weights(r.final_weights["net"])
     assert meta["extra"]["ema"] is True and meta["extra"]["step"] == TOTAL
     assert model(torch.rand(1, 3, 17, 23)).shape == (1, 3, 17, 23)
@@ -217,12 +216,12 @@ def test_phases_freeze_and_alternate(tmp_path):
     assert [round(p, 3) for *_, p in seen[2:5]] == [0.0, 0.167, 0.333]  # progress inside "alt" (6 steps)
     # parameters change only while their phase trains them ("f.dec" = a sub-module of f)
     final = {n: [p.detach() for p in m.parameters()] for n, m in
-             (("f", load_model(res.final_weights["f"])), ("g", load_model(res.final_weights["g"])))}
+             (("f", load_network(res.final_weights["f"])), ("g", load_network(res.final_weights["g"])))}
     after = [s[4] for s in seen[1:]] + [final]
 
     def changed(i, name, sub=None):
         before_p, after_p = seen[i][4][name], after[i][name]
-        keys = [k for k, _ in load_model(res.final_weights[name]).named_parameters()]
+        keys = [k for k, _ in load_network(res.final_weights[name]).named_parameters()]
         return {k for k, b, a in zip(keys, before_p, after_p) if not torch.equal(b, a)}
 
     assert changed(0, "g") == set() and changed(0, "f")
@@ -247,7 +246,7 @@ def test_two_process_ddp_run(tmp_path):
     assert [p.name for p in list_checkpoints(out)] == ["step_00000004.pt", "step_00000006.pt", "step_00000008.pt"]
     assert all(verify_checkpoint(p) is None for p in list_checkpoints(out))
     assert sorted(p.name for p in (out / "checkpoints").iterdir() if p.name.startswith(".")) == []
-    assert load_model(out / "final" / "net.safetensors")(torch.rand(1, 3, 8, 8)).shape == (1, 3, 8, 8)
+    assert load_network(out / "final" / "net.safetensors")(torch.rand(1, 3, 8, 8)).shape == (1, 3, 8, 8)
     gan_log = (out_gan / "train.log").read_text()
     phases = [line.split(" phase ")[1].split()[0] for line in gan_log.splitlines() if " loss/g " in line]
     assert phases == ["warm", "warm", "alt/a", "alt/b", "alt/a", "alt/b", "joint", "joint"]
@@ -255,7 +254,7 @@ def test_two_process_ddp_run(tmp_path):
 
 
 def test_bf16_channels_last_run_and_export(reference, tmp_path):
-    from blurmap.weights import export_weights
+    from blurmap.train.export import export_weights
 
     res = train(load_config(TINY, ["epochs=0.125", "image_size=32", "train.crop_size=32", "train.progress=none",
                                    "train.mixed_precision=bf16", "train.channels_last=true"]), out=tmp_path)

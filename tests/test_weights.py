@@ -9,7 +9,7 @@ import torch
 from blurmap import __version__
 from blurmap.errors import WeightsError
 from blurmap.models import build_model
-from blurmap.weights import load_model, load_weights, read_metadata, save_weights
+from blurmap.weights import load_network, load_weights, read_metadata, save_weights
 
 
 def test_round_trip_restores_weights_and_metadata(tmp_path):
@@ -24,7 +24,7 @@ def test_round_trip_restores_weights_and_metadata(tmp_path):
     head_len = int.from_bytes(path.read_bytes()[:8], "little")
     header = json.loads(path.read_bytes()[8 : 8 + head_len])
     assert header["__metadata__"]["blurmap.model"] == "tiny_unet"
-    rebuilt = load_model(path)
+    rebuilt = load_network(path)
     x = torch.rand(1, 3, 9, 11)
     assert not rebuilt.training
     torch.testing.assert_close(rebuilt(x), model.eval()(x), rtol=0, atol=0)
@@ -37,7 +37,7 @@ def test_refuses_name_mismatch(tmp_path):
         load_weights(path, expected_name="bladenet")
     assert str(ei.value) == f"{path}: holds 'tiny_unet' weights, expected 'bladenet'"
     with pytest.raises(WeightsError, match="expected 'bladenet'"):
-        load_model(path, expected_name="bladenet")
+        load_network(path, expected_name="bladenet")
 
 
 def test_refuses_non_safetensors_and_missing_files(tmp_path):
@@ -61,7 +61,7 @@ def test_refuses_non_safetensors_and_missing_files(tmp_path):
 def test_refuses_weights_that_do_not_fit(tmp_path):
     path = save_weights(tmp_path / "w.safetensors", build_model("tiny_unet", channels=4), "tiny_unet", {"channels": 8})
     with pytest.raises(WeightsError, match="do not fit model 'tiny_unet'"):
-        load_model(path)
+        load_network(path)
     with pytest.raises(WeightsError, match="JSON-serialisable"):
         save_weights(tmp_path / "x.safetensors", build_model("tiny_unet", channels=4), "tiny_unet", {"f": object()})
     assert not (tmp_path / "x.safetensors").exists()

@@ -21,72 +21,15 @@ import numpy as np
 import torch
 from torch import nn
 
-from blurmap import weights_data
-from blurmap.errors import BlurmapError, WeightsError
+from blurmap.errors import BlurmapError
 from blurmap.infer import Deblurrer
-
-# Which registered networks serve each ``--model`` kind of ``blurmap deblur``.
-KIND_MODELS: dict[str, tuple[str, ...]] = {
-    "defocus": ("defocusgan",),
-    "local": ("bladenet",),
-}
-#: registered networks that take dual-pixel views (or are kernels), not one image to restore
-NOT_DEBLURRERS: tuple[str, ...] = ("defocus_map_net", "dp_kernel_bank")
-
-# What each network's "map" output means (for colour maps): signed CoC px or probability.
-MAP_KINDS: dict[str, str] = {"bladenet": "mask", "lbp": "mask", "defocusgan": "coc"}
-
-
-def _is_explicit_path(name_or_path: str | os.PathLike) -> bool:
-    """A Path object, a string with a folder part, or an existing file: never a shipped name."""
-    s = str(name_or_path)
-    return isinstance(name_or_path, os.PathLike) or os.sep in s or Path(s).is_file()
-
-
-def resolve_weights(name_or_path: str | os.PathLike) -> Path:
-    """The weights file a name or path refers to.
-
-    Args:
-        name_or_path: a path to a weights file, or a shipped name (alias such as
-            ``"defocus"``/``"local"``, model name, or file name in :mod:`blurmap.weights_data`).
-
-    Returns:
-        Path of an existing file.
-
-    Raises:
-        WeightsError: the file does not exist, or no shipped weights answer to the name.
-    """
-    if _is_explicit_path(name_or_path):
-        path = Path(name_or_path)
-        if not path.is_file():
-            raise WeightsError(f"{path}: no such weights file")
-        return path
-    name = str(name_or_path)
-    found = weights_data.resolve(name)
-    if found is not None:
-        return found
-    if name.endswith(".safetensors") and weights_data.find_entry(name) is None:
-        raise WeightsError(f"{name}: no such weights file")
-    entry = weights_data.find_entry(name)
-    if entry is not None:
-        raise WeightsError(
-            f"no starter weights for {name!r} are shipped in this install yet "
-            f"(expected {entry.path}); pass a weights file with --weights / load_model(PATH)"
-        )
-    known = sorted({e.alias for e in weights_data.SHIPPED} | {p.stem for p in weights_data.shipped_files()})
-    raise WeightsError(f"unknown weights {name!r}: not a file, and not one of {', '.join(known)}")
-
-
-def weights_model_name(path: str | os.PathLike) -> tuple[str, dict]:
-    """The registry name and full metadata stored in a weights file (header only is trusted).
-
-    Raises:
-        WeightsError: not a safetensors file, or no model name in its metadata.
-    """
-    from blurmap.weights import read_metadata
-
-    meta = read_metadata(path)
-    return meta["name"], meta
+from blurmap.models.capabilities import KIND_MODELS, MAP_KINDS, NOT_DEBLURRERS  # noqa: F401 (part of the API)
+from blurmap.weights_data.loader import (  # noqa: F401 (name resolution is part of the API)
+    load_deblurrer,
+    resolve_defocus_map_weights,
+    resolve_weights,
+    weights_model_name,
+)
 
 
 def load_model(
@@ -131,31 +74,7 @@ def load_model(
         ...
         blurmap.errors.WeightsError: ...tiny.safetensors: holds 'bladenet' weights, not a defocus model (defocusgan)
     """
-    from blurmap.weights import load_model as _load_network
-
-    if kind is not None and kind not in KIND_MODELS:
-        raise BlurmapError(f"unknown model kind {kind!r}; choose one of {', '.join(KIND_MODELS)}")
-    path = resolve_weights(name_or_path)
-    name, meta = weights_model_name(path)
-    if kind is not None and name not in KIND_MODELS[kind]:
-        raise WeightsError(
-            f"{path}: holds {name!r} weights, not a {kind} model ({', '.join(KIND_MODELS[kind])})"
-        )
-    if name in NOT_DEBLURRERS:
-        raise WeightsError(
-            f"{path}: holds {name!r} weights, which estimate defocus maps from dual-pixel views and do not "
-            "restore images (use `blurmap defocus-map --weights` or blurmap.estimate_defocus_map)"
-        )
-    network: nn.Module = _load_network(path)
-    return Deblurrer(
-        network,
-        name=name,
-        device=device,
-        precision=precision,
-        tile=tile,
-        overlap=overlap,
-        metadata={**meta, "path": str(path)},
-    )
+    return load_deblurrer(name_or_path, kind=kind, device=device, precision=precision, tile=tile, overlap=overlap)
 
 
 def deblur(
@@ -254,21 +173,6 @@ class _DualPixelInput(nn.Module):
         return {"image": x[:, :3], "map": self.net.predict(x[:, :3], x[:, 3:])["map"]}
 
 
-def resolve_defocus_map_weights(name_or_path: str | os.PathLike) -> tuple[Path, dict]:
-    """The file a shipped name or path refers to, checked to hold DefocusMapNet weights.
-
-    Returns:
-        ``(path, metadata)`` (header only; tensors are not loaded).
-    Raises:
-        WeightsError: no such file or name, or weights of another network.
-    """
-    path = resolve_weights(name_or_path)
-    name, meta = weights_model_name(path)
-    if name != "defocus_map_net":
-        raise WeightsError(f"{path}: holds {name!r} weights, not a defocus-map network (defocus_map_net)")
-    return path, meta
-
-
 def estimate_defocus_map(
     left,
     right,
@@ -331,7 +235,7 @@ def estimate_defocus_map(
             raise BlurmapError(f"options {sorted(optimize_options)} only apply to per-pair optimisation (weights=None)")
         path, meta = resolve_defocus_map_weights(weights)
         name = meta["name"]
-        from blurmap.weights import load_model as _load_network
+        from blurmap.weights import load_network as _load_network
 
         runner = Deblurrer(_DualPixelInput(_load_network(path)), name=name, device=dev, tile=tile,
                            metadata={**meta, "path": str(path)})

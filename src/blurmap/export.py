@@ -24,6 +24,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from blurmap.errors import BlurmapError
+from blurmap.files import atomic_destination
 
 DEFAULT_OPSET = 17
 
@@ -112,32 +113,31 @@ def export_onnx(
     axes = {"blurred": {0: "batch", 2: "height", 3: "width"}}
     axes.update({name: {0: "batch", 2: "height", 3: "width"} for name in outputs})
 
-    tmp = path.with_name(f".{path.name}.tmp")
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # tracer warnings about Python ints from shapes
-            torch.onnx.export(
-                wrapper,
-                (example,),
-                str(tmp),
-                input_names=["blurred"],
-                output_names=outputs,
-                dynamic_axes=axes,
-                opset_version=opset,
-                do_constant_folding=True,
-                dynamo=False,
-            )
-        proto = onnx.load(str(tmp))
-        onnx.checker.check_model(proto)
-        props = {"producer": "blurmap", "size_multiple": str(multiple), **(metadata or {})}
-        for key, value in props.items():
-            entry = proto.metadata_props.add()
-            entry.key, entry.value = str(key), str(value)
-        onnx.save(proto, str(tmp))
-        result = {"path": str(path), "outputs": outputs}
-        if verify:
-            result["max_abs_diff"] = verify_onnx(wrapper, tmp, side=side, tolerance=tolerance)
-        os.replace(tmp, path)
+        with atomic_destination(path) as tmp:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # tracer warnings about Python ints from shapes
+                torch.onnx.export(
+                    wrapper,
+                    (example,),
+                    str(tmp),
+                    input_names=["blurred"],
+                    output_names=outputs,
+                    dynamic_axes=axes,
+                    opset_version=opset,
+                    do_constant_folding=True,
+                    dynamo=False,
+                )
+            proto = onnx.load(str(tmp))
+            onnx.checker.check_model(proto)
+            props = {"producer": "blurmap", "size_multiple": str(multiple), **(metadata or {})}
+            for key, value in props.items():
+                entry = proto.metadata_props.add()
+                entry.key, entry.value = str(key), str(value)
+            onnx.save(proto, str(tmp))
+            result = {"path": str(path), "outputs": outputs}
+            if verify:
+                result["max_abs_diff"] = verify_onnx(wrapper, tmp, side=side, tolerance=tolerance)
         return result
     except BlurmapError:
         raise

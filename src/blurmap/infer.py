@@ -43,9 +43,9 @@ from typing import Callable
 import numpy as np
 import torch
 from torch import nn
-from torch.nn import functional as F
 
 from blurmap.errors import BlurmapError
+from blurmap.models.padding import pad_to_multiple
 
 PRECISIONS = ("fp32", "bf16", "fp16")
 #: what ``precision=`` accepts: a precision, or "auto" (:func:`resolve_precision`)
@@ -228,17 +228,6 @@ def _axis_plan(length: int, tile: int, overlap: int) -> tuple[list[tuple[int, in
     return plan, total
 
 
-def _pad_to_multiple(x: torch.Tensor, m: int) -> torch.Tensor:
-    """Pad ``(B, C, h, w)`` at the bottom/right to multiples of ``m`` (reflect, or replicate
-    when a side is too short to reflect)."""
-    h, w = x.shape[-2:]
-    ph, pw = (-h) % m, (-w) % m
-    if ph == 0 and pw == 0:
-        return x
-    mode = "reflect" if (ph < h and pw < w) else "replicate"
-    return F.pad(x, (0, pw, 0, ph), mode=mode)
-
-
 def autocast_context(device: torch.device, precision: str):
     """Autocast for ``precision`` on ``device`` (a no-op for fp32).
 
@@ -378,7 +367,7 @@ def tiled_predict(
             for x0, x1, wx in cols:
                 tile = image[:, y0:y1, x0:x1].unsqueeze(0).to(device=device, dtype=torch.float32)
                 h, w = tile.shape[-2:]
-                padded = _pad_to_multiple(tile, multiple)
+                padded, _ = pad_to_multiple(tile, multiple)
                 # Always a private copy: an unpadded tile may be a view of the caller's array,
                 # which a model modifying its input in place must not be able to touch.
                 fmt = torch.channels_last if channels_last else torch.contiguous_format

@@ -28,7 +28,6 @@ import io as _stdio
 import logging
 import os
 import struct
-import tempfile
 import threading
 import warnings
 import zlib
@@ -39,6 +38,7 @@ from typing import Callable, Iterable
 import numpy as np
 
 from blurmap.errors import ImageReadError, ImageWriteError
+from blurmap.files import write_bytes_atomic
 
 __all__ = [
     "Image",
@@ -720,48 +720,6 @@ def _encode(path: Path, samples: np.ndarray, bits: int, icc_profile: bytes | Non
         PILImage.fromarray(samples).save(out, format="JPEG", **kwargs)
         return out.getvalue()
     raise ImageWriteError(f"{path}: unsupported output extension {path.suffix!r} (use .png, .tif or .jpg)")
-
-
-def write_bytes_atomic(path: str | os.PathLike, data: bytes, *, overwrite: bool = True) -> None:
-    """Write ``data`` to ``path`` atomically (temp file in the same folder, fsync, rename).
-
-    Args:
-        path: destination; its folder must exist.
-        data: the complete file content.
-        overwrite: if False, refuse when ``path`` already exists.
-
-    Raises:
-        ImageWriteError: folder missing, destination exists (``overwrite=False``), or an OS
-            error; the destination is then untouched and no temp file is left behind.
-    """
-    p = Path(path)
-    folder = p.parent if str(p.parent) else Path(".")
-    if not folder.is_dir():
-        raise ImageWriteError(f"{p}: output folder {folder} does not exist")
-    if p.is_dir():
-        raise ImageWriteError(f"{p}: is a folder")
-    if not overwrite and p.exists():
-        raise ImageWriteError(f"{p}: already exists (refusing to overwrite)")
-    tmp = None
-    try:
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{p.name}.", suffix=".tmp")
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; give the usual file mode
-        os.replace(tmp, p)
-        tmp = None
-    except OSError as ex:
-        raise ImageWriteError(f"{p}: cannot write ({ex.strerror or _short(ex)})") from None
-    finally:
-        if tmp is not None:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
 
 
 def encode_image(array: np.ndarray, fmt: str = "png", *, bits: int = 8, icc_profile: bytes | None = None) -> bytes:

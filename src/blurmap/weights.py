@@ -23,6 +23,7 @@ from torch import nn
 
 from blurmap import __version__
 from blurmap.errors import WeightsError
+from blurmap.files import atomic_destination
 
 _KEYS = ("blurmap.model", "blurmap.config", "blurmap.version", "blurmap.extra")
 
@@ -60,12 +61,8 @@ def save_weights(path: str | os.PathLike, model: nn.Module | Mapping[str, torch.
     except (TypeError, ValueError) as ex:
         raise WeightsError(f"{path}: model config / extra must be JSON-serialisable ({ex})") from None
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
+    with atomic_destination(path) as tmp:
         save_file(tensors, str(tmp), metadata=meta)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
     return path
 
 
@@ -149,8 +146,10 @@ def load_weights(path: str | os.PathLike, expected_name: Optional[str] = None) -
     return state, meta
 
 
-def load_model(path: str | os.PathLike, expected_name: Optional[str] = None) -> nn.Module:
+def load_network(path: str | os.PathLike, expected_name: Optional[str] = None) -> nn.Module:
     """Build the network named in a weights file and load its weights (strict), in eval mode.
+
+    The bare ``nn.Module``; :func:`blurmap.load_model` wraps one in a :class:`blurmap.infer.Deblurrer`.
 
     Raises:
         WeightsError: as :func:`load_weights`, an unknown model name, or weights that do not
@@ -171,56 +170,3 @@ def load_model(path: str | os.PathLike, expected_name: Optional[str] = None) -> 
         first = str(ex).splitlines()[0]
         raise WeightsError(f"{path}: weights do not fit model {meta['name']!r} ({first})") from None
     return model.eval()
-
-
-def export_weights(source: str | os.PathLike, out: str | os.PathLike, model: Optional[str] = None) -> list[Path]:
-    """Export model weights from a training run directory or a checkpoint file.
-
-    Args:
-        source: run directory (its newest valid checkpoint is used) or a ``step_*.pt`` file.
-        out: output folder (one ``<model>.safetensors`` per model) or, with a single model
-            (or ``model`` given), a ``.safetensors`` file path.
-        model: export only this model of the run.
-
-    Returns:
-        Paths written. EMA weights are exported when the run kept them.
-
-    Raises:
-        WeightsError: no usable checkpoint, or an unknown model name.
-    """
-    from blurmap.train.checkpoint import load_checkpoint, load_latest_checkpoint, verify_checkpoint
-
-    source = Path(source)
-    if source.is_dir():
-        ckpt_path, state = load_latest_checkpoint(source)
-        if state is None:
-            raise WeightsError(f"{source}: no usable checkpoint in {source / 'checkpoints'}")
-    elif source.is_file():
-        reason = verify_checkpoint(source)
-        if reason:
-            raise WeightsError(f"{source}: {reason}")
-        try:
-            state = load_checkpoint(source)
-        except Exception as ex:
-            raise WeightsError(f"{source}: not a blurmap training checkpoint ({type(ex).__name__})") from None
-        ckpt_path = source
-    else:
-        raise WeightsError(f"{source}: no such run directory or checkpoint")
-    specs = state.get("model_specs", {})
-    names = [model] if model is not None else sorted(state["models"])
-    for n in names:
-        if n not in state["models"]:
-            raise WeightsError(f"{ckpt_path}: no model {n!r}; models: {', '.join(sorted(state['models']))}")
-    out = Path(out)
-    single_file = out.suffix == ".safetensors"
-    if single_file and len(names) != 1:
-        raise WeightsError(f"{out}: the run has several models ({', '.join(names)}); give a folder or a model name")
-    written = []
-    for n in names:
-        weights = state.get("ema", {}).get(n) or state["models"][n]
-        spec = specs.get(n, {"name": n, "config": {}})
-        extra = {"step": state.get("step"), "recipe": state.get("recipe"), "run_model": n,
-                 "ema": n in state.get("ema", {})}
-        dest = out if single_file else out / f"{n}.safetensors"
-        written.append(save_weights(dest, weights, spec["name"], spec["config"], extra))
-    return written

@@ -25,7 +25,8 @@ Example:
 from blurmap.bench.memory import ACCURACY_COLUMNS, MEMORY_COLUMNS, MEMORY_FOOTER, accuracy_rows, memory_notes, memory_rows
 from blurmap.bench.speed import SECTIONS, SPEED_COLUMNS, speed_notes, speed_rows
 from blurmap.bench.synth import SYNTH_COLUMNS, synth_rows
-from blurmap.bench.table import Column, format_table, json_safe, write_json
+from blurmap.bench.table import Column, format_table, write_json
+from blurmap.files import json_safe
 
 __all__ = [
     "ACCURACY_COLUMNS", "MEMORY_COLUMNS", "MEMORY_FOOTER", "SECTIONS", "SPEED_COLUMNS", "SYNTH_COLUMNS",

@@ -90,11 +90,11 @@ def _load(model: str, weights: str | None, precision: str, tile: int | None, ove
 
 def measure_memory(mp: float, model: str = "local", weights: str | None = None, precision: str = "bf16",
                    tile: int | None = None, overlap: int | None = None, path: str = "engine",
-                   input_png: str | None = None) -> dict:
+                   input_png: str | None = None, cli_entry: str | None = None) -> dict:
     """Deblur one random image of ``mp`` megapixels and report this process's peak RSS.
 
     Runs in the child process. Args as :func:`memory_rows`; ``input_png`` is the 16-bit PNG the
-    parent wrote for ``path="cli"``.
+    parent wrote for ``path="cli"`` and ``cli_entry`` the command run on it.
 
     Returns:
         ``{"mp", "h", "w", "tiles", "tile", "overlap" (px), "peak_mb" (peak RSS of the
@@ -115,8 +115,12 @@ def measure_memory(mp: float, model: str = "local", weights: str | None = None, 
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     tiling = net.tiling()
     if path == "cli":
-        from blurmap.cli import main as cli_main
+        import importlib
+
         from blurmap.weights import save_weights
+
+        module, func = cli_entry.split(":")
+        cli_main = getattr(importlib.import_module(module), func)
 
         tmp = Path(input_png).parent
         if source is None:
@@ -185,6 +189,7 @@ def memory_rows(
     tile: int | None = None,
     overlap: int | None = None,
     path: str = "engine",
+    cli_entry: str | None = None,
 ) -> list[dict]:
     """Peak RSS and time of tiled inference, one fresh process per size.
 
@@ -197,6 +202,9 @@ def memory_rows(
         tile, overlap: tiling in px (default: the model's).
         path: ``"engine"`` (``Deblurrer.deblur`` on an array) or ``"cli"`` (the whole
             ``blurmap deblur`` command on a 16-bit PNG).
+        cli_entry: for ``path="cli"``, the command's entry point as ``"module:function"``
+            (``function(argv) -> exit code``; the CLI passes its own, ``"blurmap.cli:main"``).
+            Named by the caller because the benchmarks sit below the CLI and never import it.
 
     Returns:
         One row per size as :func:`measure_memory` returns it.
@@ -206,6 +214,8 @@ def memory_rows(
     """
     megapixels = [float(mp) for mp in megapixels]
     check_memory_args(megapixels, model, precision, tile, overlap, path)
+    if path == "cli" and not cli_entry:
+        raise BlurmapError("path 'cli' needs the command's entry point (cli_entry='module:function')")
     if weights is not None:
         from blurmap import api
 
@@ -213,6 +223,8 @@ def memory_rows(
     rows = []
     for mp in megapixels:
         job = dict(mp=mp, model=model, weights=weights, precision=precision, tile=tile, overlap=overlap, path=path)
+        if path == "cli":
+            job["cli_entry"] = cli_entry
         tmpdir = None
         try:
             if path == "cli":
@@ -277,5 +289,6 @@ def accuracy_rows(
         peak = 1.0 if key == "image" else max(1.0, float(np.abs(b).max()))
         psnr = float("inf") if mse == 0 else float(10 * np.log10(peak**2 / mse))
         rows.append({"output": key, "tile": tiling.tile, "overlap": tiling.overlap,
-                     "tiles": count_tiles(h, w, tiling, model_size_multiple(net.model)), "psnr_db": psnr, "max_abs_diff": float(np.abs(a - b).max())})
+                     "tiles": count_tiles(h, w, tiling, model_size_multiple(net.model)), "psnr_db": psnr,
+                     "max_abs_diff": float(np.abs(a - b).max())})
     return rows, f"model: {label}; precision {precision}; image {h} x {w}"

@@ -218,7 +218,9 @@ def score_defocus(model, scenes: list[dict], lpips=None) -> list[dict]:
         if a["n"] == 0:
             rows.append({"bin": name, "pixels": 0})
             continue
-        psnr = lambda se: math.inf if se == 0 else 10 * math.log10(a["n"] / se)  # noqa: E731
+        def psnr(se: float, n: int = a["n"]) -> float:
+            return math.inf if se == 0 else 10 * math.log10(n / se)
+
         row = {"bin": name, "pixels": a["n"], "psnr_in": psnr(a["se_in"]), "psnr_out": psnr(a["se_out"]),
                "ssim_in": a["ssim_in"] / a["n"], "ssim_out": a["ssim_out"] / a["n"]}
         row["psnr_gain"] = row["psnr_out"] - row["psnr_in"]
@@ -249,7 +251,7 @@ def score_maps(estimate, scenes: list[dict]) -> dict:
         strong = tex & (np.abs(true) > 3)
         sign_ok += int((np.sign(est[strong]) == np.sign(true[strong])).sum())
         sign_n += int(strong.sum())
-        for (label, b), m in zip(bias.items(), _bin_masks(true, BIAS_BINS)):
+        for b, m in zip(bias.values(), _bin_masks(true, BIAS_BINS)):
             sel = m & tex
             b[0] += float(diff[sel].sum())
             b[1] += int(sel.sum())
@@ -374,10 +376,10 @@ def quality_rows(plan: QualityPlan, *, count: int = 12, quick: bool = False, spl
                 for r in score_defocus(model, data, lpips):
                     rows.append({**base, **r})
             elif task in ("defocus-map", "optimize"):
-                if task == "optimize":
-                    est = (lambda left, right: estimate_defocus_map(left, right, steps=40 if quick else 150))
-                else:
-                    est = (lambda left, right, w=weights: estimate_defocus_map(left, right, weights=w))
+                fit_kwargs = {"steps": 40 if quick else 150} if task == "optimize" else {"weights": weights}
+
+                def est(left, right, kw=fit_kwargs):
+                    return estimate_defocus_map(left, right, **kw)
                 rows.append({**base, **score_maps(est, data)})
             else:
                 rows.append({**base, **score_local(load_model(weights), data)})

@@ -6,7 +6,7 @@ machine would take) and the peak resident memory added by the forward pass, at 1
 DPDD frame) by default. Each row runs in a fresh process (:mod:`blurmap.bench._child`) so the
 peak of one row does not hide the next.
 
-Targets (issue 6, 2-core CPU, 1120x1680): DefocusGAN fp32 <= 9 s, bf16 <= 3 s, peak <= 2 GB
+Targets (the project's inference-speed goals, 2-core CPU, 1120x1680): DefocusGAN fp32 <= 9 s, bf16 <= 3 s, peak <= 2 GB
 (official implementation: 45 s / 9.4 GB).
 """
 
@@ -68,10 +68,10 @@ def measure_speed(name: str, kwargs: dict, height: int, width: int, precision: s
     import torch
 
     from blurmap.infer import inference_runner
-    from blurmap.models import build_model
+    from blurmap.models import build_model, count_parameters
 
     model = build_model(name, **kwargs).eval().to(memory_format=torch.channels_last)
-    params = sum(p.numel() for p in model.parameters())
+    params = count_parameters(model)
     if not raw:
         model = inference_runner(model, precision)
     x = torch.rand(1, 3, height, width).contiguous(memory_format=torch.channels_last)

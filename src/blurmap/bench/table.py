@@ -6,15 +6,13 @@ Every benchmark returns its rows as a list of dicts of plain numbers and strings
 
 from __future__ import annotations
 
-import json
-import math
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Union
 
 from blurmap.errors import BlurmapError
+from blurmap.files import write_json_atomic
 
 Cell = Union[str, Callable[[dict], str]]
 
@@ -88,24 +86,13 @@ def _is_text(row: dict, column: Column) -> bool:
     return not callable(column.fmt) and isinstance(row.get(column.key), str)
 
 
-def json_safe(value):
-    """A copy of ``value`` (rows, dicts, lists, numbers) with every non-finite float as None,
-    at any depth (standard JSON has no NaN or Infinity)."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [json_safe(v) for v in value]
-    return value
-
-
 def write_json(path: str | os.PathLike, payload: dict, *, overwrite: bool = False) -> Path:
-    """Write ``payload`` as indented JSON, atomically (temp file + rename).
+    """Write ``payload`` as indented JSON, atomically (:func:`blurmap.files.write_json_atomic`).
 
     Args:
         path: destination file.
-        payload: JSON-serialisable dict (``{"table": ..., "notes": [...], "rows": [...]}``).
+        payload: dict (``{"table": ..., "notes": [...], "rows": [...]}``); non-finite floats are
+            written as :func:`blurmap.files.json_safe` does (``"inf"``, NaN as null).
         overwrite: replace an existing file; otherwise an existing file is an error.
 
     Returns:
@@ -119,13 +106,4 @@ def write_json(path: str | os.PathLike, payload: dict, *, overwrite: bool = Fals
         raise BlurmapError(f"{path}: already exists (pass --overwrite to replace it)")
     if not path.parent.is_dir():
         raise BlurmapError(f"{path}: folder {path.parent} does not exist")
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(payload, f, indent=2, allow_nan=False)
-            f.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return write_json_atomic(path, payload)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import importlib
 import sys
 
-from blurmap import __version__
 from blurmap.cli._app import app
 from blurmap.errors import BlurmapError
 

@@ -18,6 +18,9 @@ bench = typer.Typer(help="Speed and memory tables (generators, tiled inference, 
                     no_args_is_help=True)
 app.add_typer(bench, name="bench")
 
+#: How the memory benchmark runs this very command in its child (`--path cli`): the bench
+#: library sits below the CLI, so the CLI names its own entry point.
+CLI_ENTRY = "blurmap.cli:main"
 _JSON_HELP = "Also write the rows as JSON to this file."
 
 
@@ -60,11 +63,15 @@ def _check_json(json_out: Optional[Path], overwrite: bool) -> None:
 
 @bench.command("speed")
 def speed_cmd(
-    models: Optional[List[str]] = typer.Option(None, "--models", help="Registered model names (default: defocusgan, bladenet at paper width)."),
+    models: Optional[List[str]] = typer.Option(None, "--models",
+        help="Registered model names (default: defocusgan, bladenet at paper width).",
+    ),
     size: Tuple[int, int] = typer.Option((1120, 1680), "--size", help="Input H W in px."),
     precision: Optional[List[str]] = typer.Option(None, "--precision", help="fp32 and/or bf16 (default: both)."),
     repeats: int = typer.Option(3, "--repeats", help="Timed runs per row (best kept), after one warm-up."),
-    raw: bool = typer.Option(False, "--raw", help="Time the modules as built (training form), not the inference runner blurmap deblur uses."),
+    raw: bool = typer.Option(False, "--raw",
+        help="Time the modules as built (training form), not the inference runner blurmap deblur uses.",
+    ),
     json_out: Optional[Path] = typer.Option(None, "--json", help=_JSON_HELP),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing --json file."),
 ) -> None:
@@ -90,18 +97,21 @@ def speed_cmd(
 def memory_cmd(
     megapixels: Optional[List[str]] = typer.Option(None, "--megapixels", help="Image sizes in MP, 4:3 (default: 2,6,12,24)."),
     model: str = typer.Option("local", "--model", help="local (BladeNet) or defocus (DefocusGAN)."),
-    weights: Optional[str] = typer.Option(None, "--weights", help="Weights file (default: the shipped starter, else random weights of its architecture)."),
+    weights: Optional[str] = typer.Option(None, "--weights",
+        help="Weights file (default: the shipped starter, else random weights of its architecture).",
+    ),
     precision: str = typer.Option("bf16", "--precision", help="fp32 or bf16."),
     tile: Optional[int] = typer.Option(None, "--tile", help="Tile size in px (default: the model's)."),
     overlap: Optional[int] = typer.Option(None, "--overlap", help="Tile overlap in px (default: the model's)."),
-    path: str = typer.Option("engine", "--path", help="engine (Deblurrer.deblur on an array) or cli (whole `blurmap deblur` on a 16-bit PNG)."),
+    path: str = typer.Option("engine", "--path",
+        help="engine (Deblurrer.deblur on an array) or cli (whole `blurmap deblur` on a 16-bit PNG).",
+    ),
     accuracy: bool = typer.Option(False, "--accuracy", help="Instead: tiled vs whole-image outputs on a 1024x1536 photo."),
     json_out: Optional[Path] = typer.Option(None, "--json", help=_JSON_HELP),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing --json file."),
 ) -> None:
     """Peak RSS and seconds per megapixel of tiled inference, one fresh process per size."""
-    from blurmap.bench import (ACCURACY_COLUMNS, MEMORY_COLUMNS, MEMORY_FOOTER, accuracy_rows, format_table,
-                               memory_notes, memory_rows)
+    from blurmap.bench import ACCURACY_COLUMNS, MEMORY_COLUMNS, MEMORY_FOOTER, accuracy_rows, format_table, memory_notes, memory_rows
     from blurmap.bench.memory import DEFAULT_MEGAPIXELS, check_memory_args
 
     sizes = _floats(split_list(megapixels, "--megapixels") or [str(m) for m in DEFAULT_MEGAPIXELS], "--megapixels")
@@ -112,7 +122,7 @@ def memory_cmd(
         notes = [label]
         _emit(format_table(rows, ACCURACY_COLUMNS, notes=notes), "accuracy", notes, rows, json_out, overwrite)
         return
-    rows = memory_rows(sizes, model, weights, precision, tile, overlap, path)
+    rows = memory_rows(sizes, model, weights, precision, tile, overlap, path, cli_entry=CLI_ENTRY)
     notes = memory_notes(rows, precision, path)
     _emit(format_table(rows, MEMORY_COLUMNS, notes=notes, footer=MEMORY_FOOTER), "memory", notes, rows,
           json_out, overwrite, path=path, precision=precision)

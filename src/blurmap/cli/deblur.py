@@ -180,7 +180,7 @@ def deblur_command(
                     restore = lambda a: deblurrer.predict(a, on_tile=on_tile, gate=gate)  # noqa: E731
                 else:
                     restore = restore_for(path)
-                written = api.deblur_file(
+                api.deblur_file(
                     path,
                     output,
                     restore,

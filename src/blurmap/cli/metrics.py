@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import math
 import sys
 from pathlib import Path
 from typing import Optional
@@ -21,17 +19,6 @@ _COLUMNS = {
     "masked_ssim": ("mSSIM", "{:.4f}"),
     "lpips": ("LPIPS", "{:.4f}"),
 }
-
-
-def _json_value(v):
-    """JSON has no inf/NaN: identical images (PSNR inf) -> "inf", empty masks (NaN) -> null."""
-    if isinstance(v, float) and not math.isfinite(v):
-        return None if math.isnan(v) else ("inf" if v > 0 else "-inf")
-    if isinstance(v, dict):
-        return {k: _json_value(x) for k, x in v.items()}
-    if isinstance(v, list):
-        return [_json_value(x) for x in v]
-    return v
 
 
 def _print_table(report: dict) -> None:
@@ -66,10 +53,12 @@ def metrics_command(
 ) -> None:
     """Score restored images against ground truth: PSNR, SSIM, MAE (+ masked), LPIPS.
 
-    Prints a table (per image + mean). Any missing pair or unreadable file is reported on its own line and makes the command fail without writing the JSON.
+    Prints a table (per image + mean). Any missing pair or unreadable file is reported on its own
+    line and makes the command fail without writing the JSON.
     """
-    from blurmap.io import write_bytes_atomic
-    from blurmap.metrics import LPIPS, evaluate_folders
+    from blurmap.eval.folders import evaluate_folders
+    from blurmap.files import write_json_atomic
+    from blurmap.metrics import LPIPS
 
     if bits not in (None, 8, 16):
         raise BlurmapError(f"--bits must be 8 or 16, got {bits}")
@@ -92,6 +81,5 @@ def metrics_command(
         )
         raise typer.Exit(1)
     if json_out is not None:
-        text = json.dumps(_json_value(report), indent=2, allow_nan=False) + "\n"
-        write_bytes_atomic(json_out, text.encode("utf-8"))
+        write_json_atomic(json_out, report)  # PSNR of identical images -> "inf", empty masks -> null
         print(f"wrote {json_out}")

@@ -1,6 +1,6 @@
 """DPDD reader (Abuolaim & Brown 2020), also for ``blurmap synth dp`` output.
 
-Layout (DESIGN.md), 16-bit sRGB PNGs::
+Layout (as DPDD ships it; docs/design.md lists every reader's), 16-bit sRGB PNGs::
 
     ROOT/{split}_c/source/1P0A0890.png     combined (blurred) image
     ROOT/{split}_c/target/1P0A0891.png     all-in-focus target (next frame number)

@@ -25,9 +25,9 @@ import numpy as np
 from PIL import Image as PILImage
 from scipy import ndimage
 
+from blurmap.data.cutout import Cutout, crop_to_alpha
 from blurmap.errors import BlurmapError, ImageReadError
 from blurmap.io import read_image
-from blurmap.synth.cutout import Cutout, crop_to_alpha
 
 __all__ = ["VOC_CLASSES", "VOCObjects", "read_label_png", "instance_alpha", "find_voc_root"]
 

@@ -18,12 +18,14 @@ Recognised dataset layouts (:func:`frame_pairs`):
 from __future__ import annotations
 
 import csv
+import io
 import random
 from pathlib import Path
 
 import numpy as np
 
 from blurmap.errors import BlurmapError
+from blurmap.files import atomic_destination, write_text_atomic
 
 __all__ = ["frame_pairs", "blur_area_ratio", "blur_area_curves", "write_blur_area"]
 
@@ -63,7 +65,7 @@ def frame_pairs(
     kind = "video"
     if not clips:
         if (root / "blur").is_dir() or (root / split / "blur").is_dir() or (root / split).is_dir():
-            from blurmap.eval.local import open_local_dataset
+            from blurmap.data.local import open_local_dataset
 
             try:
                 ds = open_local_dataset(root, split)
@@ -185,13 +187,12 @@ def write_blur_area(curves: dict[str, dict], thresholds: np.ndarray, out_dir: st
     for p in (csv_path, png_path):
         if p.exists():
             raise BlurmapError(f"{p}: already exists (will not overwrite)")
-    tmp = csv_path.with_suffix(".csv.tmp")
-    with open(tmp, "w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["threshold_px"] + [f"{k} ({v['kind']}, {v['pairs']} pairs)" for k, v in curves.items()])
-        for j, t in enumerate(thresholds):
-            w.writerow([f"{t:g}"] + [f"{v['ratio'][j]:.6f}" for v in curves.values()])
-    tmp.replace(csv_path)
+    table = io.StringIO(newline="")
+    w = csv.writer(table)
+    w.writerow(["threshold_px"] + [f"{k} ({v['kind']}, {v['pairs']} pairs)" for k, v in curves.items()])
+    for j, t in enumerate(thresholds):
+        w.writerow([f"{t:g}"] + [f"{v['ratio'][j]:.6f}" for v in curves.values()])
+    write_text_atomic(csv_path, table.getvalue(), overwrite=False)
     fig, ax = plt.subplots(figsize=(5, 3.6), dpi=120)
     for k, v in curves.items():
         ax.plot(thresholds, v["ratio"], label=k)
@@ -201,8 +202,9 @@ def write_blur_area(curves: dict[str, dict], thresholds: np.ndarray, out_dir: st
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
-    tmp_png = png_path.with_suffix(".tmp.png")
-    fig.savefig(tmp_png)
-    plt.close(fig)
-    tmp_png.replace(png_path)
+    try:
+        with atomic_destination(png_path, overwrite=False) as tmp_png:
+            fig.savefig(tmp_png)
+    finally:
+        plt.close(fig)
     return csv_path, png_path

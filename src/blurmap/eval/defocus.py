@@ -2,7 +2,7 @@
 
 ``evaluate_defocus`` restores every ``{split}_c/source`` image with a weights file, writes
 the results as PNGs named like their **ground truth** (``OUT/restored/1P0A0891.png``), and
-scores them with :func:`blurmap.metrics.evaluate_folders` — the code behind
+scores them with :func:`blurmap.eval.folders.evaluate_folders` — the code behind
 ``blurmap metrics`` — so ``blurmap metrics --pred OUT/restored --gt ROOT/test_c/target
 --bits B`` prints the same numbers (one protocol, two entry points).
 
@@ -20,8 +20,8 @@ from typing import Callable, Optional
 
 import numpy as np
 
-from blurmap.errors import BlurmapError
 from blurmap.data.dpdd import list_dpdd
+from blurmap.errors import BlurmapError
 from blurmap.eval.report import image_grid, markdown_table, thumbnail, write_json
 
 METRICS = ("psnr", "ssim", "mae", "lpips")
@@ -93,9 +93,10 @@ def evaluate_defocus(
         BlurmapError: bad layout, unreadable image, unknown names in the indoor list, an
             existing output. Nothing is left in ``out`` on error.
     """
-    from blurmap.io import read_image, write_image
-    from blurmap.metrics import LPIPS, evaluate_folders, evaluate_pair, quantize
+    from blurmap.eval.folders import evaluate_folders
     from blurmap.eval.runner import count_parameters, load_restoration_model, restore_image
+    from blurmap.io import read_image, write_image
+    from blurmap.metrics import LPIPS, evaluate_pair, quantize
 
     if bits not in (8, 16):
         raise BlurmapError(f"--bits must be 8 or 16, got {bits}")

@@ -1,4 +1,4 @@
-"""Defocus-map quality on held-out synthetic dual-pixel scenes (issue 5; paper Tables 3 and 5).
+"""Defocus-map quality on held-out synthetic dual-pixel scenes (the defocus-map acceptance bar; paper Tables 3 and 5).
 
 The scenes are :func:`blurmap.synth.dp.make_dp_sample` renderings (layered planes / ramps,
 occlusion-aware, linear light) of photos that the CPU recipes hold out of training
@@ -61,13 +61,12 @@ def heldout_dp_scenes(count: int, size: tuple[int, int] = (192, 256), max_coc: f
 def texture_mask(aif: np.ndarray, threshold: float = 0.02) -> np.ndarray:
     """``(H, W)`` bool: AiF luminance (channel mean) gradient magnitude above ``threshold`` per px.
 
-    The numpy face of the recipe's validation metric
-    (:func:`blurmap.train.recipes.defocus_map.texture_mask`), so training and benchmark count
-    the same pixels as textured.
+    The numpy face of :func:`blurmap.metrics.texture_mask` (the defocus-map recipe's
+    validation metric), so training and benchmark count the same pixels as textured.
     """
     import torch
 
-    from blurmap.train.recipes.defocus_map import texture_mask as _texture_mask
+    from blurmap.metrics.texture import texture_mask as _texture_mask
 
     chw = torch.from_numpy(np.asarray(aif, dtype=np.float64).transpose(2, 0, 1))[None]
     return _texture_mask(chw, threshold)[0, 0].numpy()

@@ -25,7 +25,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from blurmap.data.local import open_local_dataset
 from blurmap.errors import BlurmapError
+from blurmap.files import write_text_atomic
+from blurmap.models import count_parameters
 
 __all__ = [
     "open_local_dataset",
@@ -38,34 +41,6 @@ __all__ = [
 LOCAL_METRIC_KEYS = ("psnr", "ssim", "masked_psnr", "masked_ssim")
 
 
-def open_local_dataset(root: str | Path, split: str = "test"):
-    """Open a local-deblurring test set by recognising its on-disk layout.
-
-    Recognised, in order: paired folders (``ROOT/blur`` or ``ROOT/<split>/blur``), REDS
-    (``ROOT/<split>/<split>_blur``), ReLoBlur (``ROOT/<split>/<scene>/<NN>/<NN>_blur.png``).
-
-    Raises:
-        BlurmapError: the folder does not exist or matches none of the layouts.
-    """
-    from blurmap.data.paired import PairedFolders
-    from blurmap.data.reds import REDSDataset
-    from blurmap.data.reloblur import ReLoBlurDataset
-
-    root = Path(root)
-    if not root.is_dir():
-        raise BlurmapError(f"{root}: no such data folder")
-    if (root / "blur").is_dir() or (root / split / "blur").is_dir():
-        return PairedFolders(root, split=split)
-    if (root / split / f"{split}_blur").is_dir():
-        return REDSDataset(root, split)
-    if (root / split).is_dir() and any((root / split).glob("*/*/*_blur.*")):
-        return ReLoBlurDataset(root, split)
-    raise BlurmapError(
-        f"{root}: not a recognised local-deblurring layout (paired blur/sharp[/mask], "
-        f"REDS {split}/{split}_blur, or ReLoBlur {split}/<scene>/<NN>/<NN>_blur.png)"
-    )
-
-
 def _hwc(t: torch.Tensor) -> np.ndarray:
     t = t.detach().float().cpu()
     if t.ndim == 4:
@@ -74,9 +49,8 @@ def _hwc(t: torch.Tensor) -> np.ndarray:
 
 
 def _score(pred, gt, mask, regions_map, lpips_fn, pred_t, gt_t) -> dict[str, float]:
-    from blurmap.metrics import masked_psnr, masked_ssim, psnr, ssim
-
     from blurmap.eval.regions import region_metrics
+    from blurmap.metrics import masked_psnr, masked_ssim, psnr, ssim
 
     row = {"psnr": float(psnr(pred, gt)), "ssim": float(ssim(pred, gt))}
     if mask is not None:
@@ -305,7 +279,7 @@ def evaluate_local_task(
     """
     import json
 
-    from blurmap.api import load_model
+    from blurmap.weights_data.loader import load_deblurrer as load_model
 
     if bits not in (8, 16):
         raise BlurmapError(f"--bits must be 8 or 16, got {bits}")
@@ -331,12 +305,10 @@ def evaluate_local_task(
             dest = out / name
             if dest.exists():
                 raise BlurmapError(f"{dest}: already exists (will not overwrite)")
-            tmp = dest.with_suffix(dest.suffix + ".tmp")
-            tmp.write_text(text)
-            tmp.replace(dest)
+            write_text_atomic(dest, text, overwrite=False)
     return {
         "table": table,
-        "params": sum(p.numel() for p in net.parameters()),
+        "params": count_parameters(net),
         "count": res["count"],
         "model": deblurrer.name,
         "result": res,

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
-import math
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
+
+from blurmap.files import write_json_atomic
 
 #: display name and format of each metric column
 COLUMNS = {
@@ -20,25 +20,9 @@ COLUMNS = {
 }
 
 
-def json_safe(v):
-    """Replace inf/NaN (not valid JSON) by strings / null, recursively."""
-    if isinstance(v, float) and not math.isfinite(v):
-        return None if math.isnan(v) else ("inf" if v > 0 else "-inf")
-    if isinstance(v, dict):
-        return {k: json_safe(x) for k, x in v.items()}
-    if isinstance(v, (list, tuple)):
-        return [json_safe(x) for x in v]
-    if isinstance(v, (np.floating, np.integer)):
-        return json_safe(v.item())
-    return v
-
-
 def write_json(path: str | Path, obj: dict) -> None:
-    """Atomic JSON write (inf/NaN made JSON-safe)."""
-    from blurmap.io import write_bytes_atomic
-
-    text = json.dumps(json_safe(obj), indent=2, allow_nan=False) + "\n"
-    write_bytes_atomic(path, text.encode("utf-8"))
+    """Atomic JSON write (inf as ``"inf"``, NaN as null: :func:`blurmap.files.json_safe`)."""
+    write_json_atomic(path, obj)
 
 
 def markdown_table(groups: dict[str, dict], metrics: Sequence[str], extra: dict | None = None) -> str:

@@ -14,6 +14,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from blurmap.models import count_parameters  # noqa: F401 (evaluation reports it; callers import it from here)
+
 
 def load_restoration_model(weights: str | Path) -> tuple[nn.Module, dict]:
     """Load a weights file (any registered restoration model).
@@ -24,15 +26,11 @@ def load_restoration_model(weights: str | Path) -> tuple[nn.Module, dict]:
     Raises:
         WeightsError: missing/corrupt file or weights that do not fit the stored model.
     """
-    from blurmap.weights import load_model, read_metadata
+    from blurmap.weights import load_network as load_model
+    from blurmap.weights import read_metadata
 
     model = load_model(weights)
     return model, read_metadata(weights)
-
-
-def count_parameters(model: nn.Module) -> int:
-    """Parameters of the inference network (every tensor in ``model.parameters()``)."""
-    return sum(p.numel() for p in model.parameters())
 
 
 def restore_image(model: nn.Module, image: np.ndarray, *, device: str = "cpu", precision: str = "fp32",

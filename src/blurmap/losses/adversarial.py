@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from blurmap.models.defocusgan import DEFAULT_COC_BINS, defocus_masks
+from blurmap.physics.coc_bins import DEFAULT_COC_BINS, defocus_masks
 
 #: Default per-bin weights of phi, small -> large |CoC|.
 DEFAULT_BIN_WEIGHTS = (1.0, 2.0, 3.0, 4.0)

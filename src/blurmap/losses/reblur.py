@@ -6,7 +6,7 @@
   The paper reblurs the AiF into the combined image; a combined-view PSF is symmetric in the
   sign of the CoC, so on its own it cannot tell front from back. We therefore reblur into the
   *left and right* views (DPDD ships both), which carries the sign; the combined view can be
-  added too. (Recorded choice: the paper's map is unsigned; ours is signed, DESIGN.md.)
+  added too. (A recorded choice: the paper's map is unsigned; ours is signed, see docs/design.md.)
 - :func:`dp_consistency_loss`: needs no sharp image. With ``left = I * K_L(c)`` and
   ``right = I * K_R(c)``, ``left * K_R(c) = right * K_L(c)`` exactly when ``c`` is right;
   used for per-pair estimation (``blurmap defocus-map --optimize``).
@@ -121,8 +121,8 @@ def dp_consistency_loss(
         scalar, or the per-pixel channel-mean absolute difference at the coarse resolution.
     """
     stack = _left_stack(bank, scale)
-    l, r, c = downscale(left, scale), downscale(right, scale), downscale(coc, scale) / scale
-    diff = (defocus_blur(l, c, stack, "right") - defocus_blur(r, c, stack, "left")).abs()
+    lv, rv, c = downscale(left, scale), downscale(right, scale), downscale(coc, scale) / scale
+    diff = (defocus_blur(lv, c, stack, "right") - defocus_blur(rv, c, stack, "left")).abs()
     return diff.mean() if reduce else diff.mean(1, keepdim=True)
 
 

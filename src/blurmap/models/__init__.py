@@ -18,41 +18,34 @@ from typing import Callable
 
 from torch import nn
 
-MODEL_REGISTRY: dict[str, Callable[..., nn.Module]] = {}
+from blurmap.registry import Registry
+
+MODEL_REGISTRY: Registry[Callable[..., nn.Module]] = Registry("model", __name__)
 
 
 def register_model(name: str):
     """Class decorator: make ``build_model(name, **config)`` construct this class."""
-
-    def deco(cls):
-        if name in MODEL_REGISTRY and MODEL_REGISTRY[name] is not cls:
-            raise ValueError(f"model name {name!r} registered twice")
-        MODEL_REGISTRY[name] = cls
-        cls.registry_name = name
-        return cls
-
-    return deco
-
-
-def _import_model_modules() -> None:
-    # Importing the modules runs their @register_model decorators.
-    import importlib
-    import pkgutil
-
-    for info in pkgutil.iter_modules(__path__):
-        if not info.name.startswith("_"):
-            importlib.import_module(f"{__name__}.{info.name}")
+    return MODEL_REGISTRY.register(name)
 
 
 def build_model(name: str, **config) -> nn.Module:
-    """Construct a registered model by name with its constructor kwargs."""
-    _import_model_modules()
-    if name not in MODEL_REGISTRY:
-        raise KeyError(f"unknown model {name!r}; known: {', '.join(sorted(MODEL_REGISTRY))}")
-    return MODEL_REGISTRY[name](**config)
+    """Construct a registered model by name with its constructor kwargs.
+
+    Raises:
+        KeyError: unknown name (the message lists the known ones).
+    """
+    return MODEL_REGISTRY.get(name)(**config)
 
 
 def available_models() -> list[str]:
     """Names accepted by :func:`build_model`."""
-    _import_model_modules()
-    return sorted(MODEL_REGISTRY)
+    return MODEL_REGISTRY.names()
+
+
+def count_parameters(model: nn.Module) -> int:
+    """Number of values in every parameter of ``model``, trainable or frozen.
+
+    The papers' parameter counts are of the whole network, so frozen parts (a fixed
+    backbone, BN folded into convolutions) count too.
+    """
+    return sum(p.numel() for p in model.parameters())

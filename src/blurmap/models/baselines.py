@@ -24,6 +24,7 @@ from torch import nn
 
 from blurmap.models import register_model
 from blurmap.models.blocks import conv3x3
+from blurmap.models.padding import pad_to_multiple
 
 
 def _conv_relu(cin: int, cout: int, stride: int = 1) -> nn.Sequential:
@@ -68,16 +69,13 @@ class FPNDeblurGenerator(nn.Module):
 
     def forward(self, blurred: torch.Tensor, defocus_map: torch.Tensor | None = None) -> torch.Tensor:
         h, w = blurred.shape[-2:]
-        ph, pw = (-h) % 32, (-w) % 32
-        x = blurred
-        if ph or pw:
-            x = F.pad(x, (0, pw, 0, ph), mode="reflect" if ph < h and pw < w else "replicate")
+        x, _ = pad_to_multiple(blurred, 32)
         feats, f = [], x
         for stage in self.encoder:
             f = stage(f)
             feats.append(f)
         # top-down pathway over 1/4 .. 1/32
-        lat = [l(t) for l, t in zip(self.laterals, feats[1:])]
+        lat = [conv(t) for conv, t in zip(self.laterals, feats[1:])]
         maps = [lat[-1]]
         for t in reversed(lat[:-1]):
             maps.insert(0, t + F.interpolate(maps[0], size=t.shape[-2:], mode="nearest"))

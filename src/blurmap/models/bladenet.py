@@ -40,6 +40,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from blurmap.models import register_model
+from blurmap.models.padding import pad_to_multiple
 
 __all__ = [
     "double_conv",
@@ -51,7 +52,6 @@ __all__ = [
     "LBPNet",
     "BladeNet",
     "pad_to_multiple",
-    "count_parameters",
 ]
 
 
@@ -182,20 +182,6 @@ class UNet(nn.Module):
             if att is not None:
                 atts.append(att)
         return self.outc(y), atts
-
-
-def pad_to_multiple(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor, tuple[int, int]]:
-    """Reflect-pad the bottom/right of ``x`` so H and W are multiples of ``multiple``.
-
-    Returns the padded tensor and the original ``(H, W)`` (crop with ``[..., :H, :W]``).
-    Falls back to replicate padding when the image is smaller than the pad.
-    """
-    h, w = x.shape[-2:]
-    ph, pw = (-h) % multiple, (-w) % multiple
-    if ph == 0 and pw == 0:
-        return x, (h, w)
-    mode = "reflect" if (ph < h and pw < w) else "replicate"
-    return F.pad(x, (0, pw, 0, ph), mode=mode), (h, w)
 
 
 @register_model("lbp")
@@ -369,8 +355,3 @@ class BladeNet(nn.Module):
         from blurmap.models.fold import fold_batchnorm
 
         return fold_batchnorm(self)
-
-
-def count_parameters(module: nn.Module) -> int:
-    """Number of trainable parameters."""
-    return sum(p.numel() for p in module.parameters() if p.requires_grad)

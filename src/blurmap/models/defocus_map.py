@@ -21,7 +21,7 @@ from torch import nn
 
 from blurmap.models import register_model
 from blurmap.models.blocks import RCAB, conv3x3
-
+from blurmap.models.padding import pad_to_multiple
 from blurmap.physics.kernels import DPKernelBank
 
 __all__ = ["DefocusMapNet", "LearnableBlurKernel", "optimize_defocus_map"]
@@ -91,10 +91,7 @@ class DefocusMapNet(nn.Module):
             raise ValueError(f"DefocusMapNet expects (B, 6, H, W) left+right views, got {tuple(x.shape)}")
         h, w = x.shape[-2:]
         m = self.size_multiple
-        ph, pw = (-h) % m, (-w) % m
-        if ph or pw:
-            mode = "reflect" if ph < h and pw < w else "replicate"
-            x = F.pad(x, (0, pw, 0, ph), mode=mode)
+        x, _ = pad_to_multiple(x, m)
         left, right = x[:, :3], x[:, 3:]
         fl, fr = self.view_branch(left), self.view_branch(right)
         fp = self.pair_branch(torch.cat([left, right, left - right], 1))

@@ -51,9 +51,8 @@ from torch import nn
 
 from blurmap.models import register_model
 from blurmap.models.blocks import RCAB, conv3x3
-
-#: Default |CoC| bin edges in px (full resolution) for the 4 defocus masks.
-DEFAULT_COC_BINS = (1.9, 4.2, 6.2)
+from blurmap.models.padding import pad_to_multiple
+from blurmap.physics.coc_bins import DEFAULT_COC_BINS, defocus_masks  # noqa: F401 (re-exported: the model's public bins)
 
 #: Channel widths per U-Net level of the DGB at each scale (full, 1/4, 1/8) at paper size.
 PAPER_DGB_WIDTHS = ((16, 32, 64, 80), (16, 32, 48), (8, 16))
@@ -88,24 +87,6 @@ def guidance_weight_schedule(step: int, total: int = 20_000, kind: str = "gauss"
     if kind == "linear":
         return 1.0 - t
     raise ValueError(f"unknown annealing kind {kind!r}; use gauss, cosine, linear or none")
-
-
-def defocus_masks(defocus_map: torch.Tensor, bins: Sequence[float] = DEFAULT_COC_BINS) -> torch.Tensor:
-    """One-hot defocus masks from |CoC| bins.
-
-    Args:
-        defocus_map: signed CoC radius in px, ``(B, 1, H, W)``.
-        bins: increasing inner bin edges ``e_1 < ... < e_{N-1}``; mask ``i`` is
-            ``e_i <= |CoC| < e_{i+1}`` with ``e_0 = 0`` and ``e_N = inf``.
-
-    Returns:
-        ``(B, N, H, W)`` float masks in {0, 1} that sum to 1 at every pixel.
-    """
-    a = defocus_map.abs()
-    edges = torch.as_tensor(list(bins), dtype=a.dtype, device=a.device)
-    idx = torch.bucketize(a, edges, right=True)  # 0..N-1; value == edge goes to the upper bin
-    n = len(bins) + 1
-    return F.one_hot(idx[:, 0], n).permute(0, 3, 1, 2).to(defocus_map.dtype)
 
 
 def _rcab_reduction(channels: int) -> int:
@@ -321,13 +302,9 @@ class DefocusGANGenerator(nn.Module):
     def forward(self, blurred: torch.Tensor, defocus_map: torch.Tensor | None = None) -> torch.Tensor:
         h, w = blurred.shape[-2:]
         m = self.size_multiple
-        ph, pw = (-h) % m, (-w) % m
-        x = blurred
-        if ph or pw:
-            mode = "reflect" if ph < h and pw < w else "replicate"
-            x = F.pad(x, (0, pw, 0, ph), mode=mode)
-            if defocus_map is not None:
-                defocus_map = F.pad(defocus_map, (0, pw, 0, ph), mode="replicate")
+        x, _ = pad_to_multiple(blurred, m)
+        if defocus_map is not None:
+            defocus_map, _ = pad_to_multiple(defocus_map, m, mode="replicate")
         p = self.space_to_depth
         f = self.stem(F.pixel_unshuffle(x, p) if p > 1 else x)
         feats = []
@@ -347,8 +324,3 @@ class DefocusGANGenerator(nn.Module):
     def predict(self, blurred: torch.Tensor) -> dict[str, torch.Tensor]:
         """Deblur without a map (inference convention). Returns ``{"image": (B,3,H,W) in [0,1]}``."""
         return {"image": self.forward(blurred).clamp(0.0, 1.0)}
-
-
-def count_parameters(model: nn.Module) -> int:
-    """Number of trainable parameters."""
-    return sum(p.numel() for p in model.parameters() if p.requires_grad)

@@ -4,10 +4,10 @@ recipe, engine tests and CPU demos of the training loop. Not a method from the p
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from blurmap.models import register_model
+from blurmap.models.padding import pad_to_multiple
 
 
 @register_model("tiny_unet")
@@ -37,8 +37,7 @@ class TinyUNet(nn.Module):
 
     def forward(self, blurred: torch.Tensor) -> torch.Tensor:
         h, w = blurred.shape[-2:]
-        ph, pw = (-h) % self.size_multiple, (-w) % self.size_multiple
-        x = F.pad(blurred, (0, pw, 0, ph), mode="reflect") if (ph or pw) else blurred
+        x, _ = pad_to_multiple(blurred, self.size_multiple)
         e = self.enc(x)
         d = self.up(self.down(e))
         out = x + self.dec(torch.cat([e, d], dim=1))

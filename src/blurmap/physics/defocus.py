@@ -450,17 +450,6 @@ def _render_one(lin, coc, num_layers, max_downsample, min_lowres_radius, psf=Non
     return out[0].clamp(0, 1), out[1].clamp(0, 1)
 
 
-def _aligned_span(start: int, stop: int, s: int, limit: int) -> tuple[int, int]:
-    """Clip ``[start, stop)`` to ``[0, limit)`` and grow it to a multiple of s if it fits."""
-    start, stop = max(start, 0), min(stop, limit)
-    size = int(math.ceil((stop - start) / s)) * s
-    if size > limit:
-        return start, stop
-    if start + size <= limit:
-        return start, start + size
-    return limit - size, limit
-
-
 def coc_from_depth(
     depth: torch.Tensor | float,
     focus: float,

@@ -15,7 +15,7 @@ The model is DefocusGAN eq. 3, which follows the Butterworth construction of RDP
    at the right edge, so its centroid lies left of centre; the *right* view's PSF is its
    mirror image in x. Each is normalised to sum 1.
 
-Sign convention (DESIGN.md): a positive CoC is behind the focal plane, a negative one in front;
+Sign convention (docs/design.md): a positive CoC is behind the focal plane, a negative one in front;
 a negative radius swaps the left and right PSFs. ``r = 0`` is a delta (in focus). Because the
 two ramps add up to 1, ``(left + right) / 2`` is the normalised un-split PSF.
 

@@ -334,7 +334,6 @@ def synthesize_local_blur(
     y1 = max(b[1] for b in boxes)
     x0 = min(b[2] for b in boxes)
     x1 = max(b[3] for b in boxes)
-    box = (y0, y1, x0, x1)
 
     bg = background[:, y0:y1, x0:x1].unsqueeze(0)
     frames = crf.to_linear(bg).expand(n, -1, -1, -1).clone()  # (N, 3, h, w) linear

@@ -25,7 +25,7 @@ from scipy import ndimage
 from skimage import data as skdata
 from skimage import draw
 
-from blurmap.synth.cutout import Cutout, crop_to_alpha
+from blurmap.data.cutout import Cutout, crop_to_alpha
 
 __all__ = ["BUNDLED_NAMES", "TEXTURE_NAMES", "bundled_images", "bundled_image", "bundled_objects", "bundled_disparity",
            "bundled_split"]
@@ -207,7 +207,7 @@ def bundled_objects() -> list[Cutout]:
     """Object cut-outs made from the bundled photos (offline fallback for PASCAL VOC).
 
     Returns:
-        List of :class:`~blurmap.synth.cutout.Cutout` (``rgb (h, w, 3)``, ``alpha (h, w)``,
+        List of :class:`~blurmap.data.cutout.Cutout` (``rgb (h, w, 3)``, ``alpha (h, w)``,
         float32, read-only arrays shared between calls; copy before editing).
     """
     return list(_objects())

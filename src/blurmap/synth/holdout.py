@@ -34,9 +34,9 @@ import cv2
 import numpy as np
 import torch
 
+from blurmap.data.cutout import Cutout, crop_to_alpha
 from blurmap.physics.psf import PSFSpec
 from blurmap.synth.camera import CameraConfig
-from blurmap.synth.cutout import Cutout, crop_to_alpha
 from blurmap.synth.textures import HELD_OUT_KINDS
 
 __all__ = ["HELD_OUT_PHOTOS", "HELD_OUT_OBJECTS", "HELD_OUT_PSFS", "HELD_OUT_LAYOUTS", "held_out_photos",

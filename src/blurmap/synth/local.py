@@ -33,13 +33,13 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from blurmap.data.cutout import Cutout
 from blurmap.errors import BlurmapError
 from blurmap.io import write_image
 from blurmap.physics.crf import CRF
 from blurmap.physics.motion import MotionRanges, MovingObject, synthesize_local_blur
 from blurmap.synth._output import staged_output, write_manifest
 from blurmap.synth.camera import CameraConfig, add_noise, jpeg_round_trip, vignette_gain
-from blurmap.synth.cutout import Cutout
 from blurmap.synth.sources import SceneSource, object_bank
 
 __all__ = ["LocalBlurConfig", "make_local_sample", "LocalBlurDataset", "generate_local", "local_config",
@@ -125,7 +125,9 @@ def local_config(base: LocalBlurConfig, options: dict | None = None):
     bad = sorted(set(opts) - set(LOCAL_OPTIONS))
     if bad:
         raise ConfigError(f"lbs_options: unknown key {bad[0]!r}; known: {', '.join(LOCAL_OPTIONS)}")
-    tup = (lambda v: tuple(v) if isinstance(v, (list, tuple)) else v)
+    def tup(v):
+        return tuple(v) if isinstance(v, (list, tuple)) else v
+
     try:
         motion = replace(base.motion, **{k: tup(opts[k]) for k in ("extent", "rotation", "scale", "turn") if k in opts})
         camera = CameraConfig(**{k: tup(opts[k]) for k in ("tone_curves", "noise", "read_noise", "vignetting",
@@ -342,7 +344,7 @@ def generate_local(
 ) -> Path:
     """Write an LBS dataset: ``OUT/{blur,sharp,mask}/NNNNNN.png`` + ``OUT/manifest.json``.
 
-    This is the "paired folders" layout of DESIGN.md. ``mask`` PNGs are 8-bit greyscale, 255
+    This is the "paired folders" layout (:mod:`blurmap.data.paired`). ``mask`` PNGs are 8-bit greyscale, 255
     on the moving objects' footprints. Background ``i`` is scene ``i`` of the source (with one
     photo source, ``i mod len(backgrounds)``); all other randomness comes from
     ``default_rng([seed, i])``, so the same seed gives the same files.

@@ -361,9 +361,9 @@ def procedural_cutout(rng: np.random.Generator, side: int, config: ProceduralCon
         config: texture and edge knobs (its ``layout`` is ignored).
         photos: photo pool for ``photo`` textures.
     Returns:
-        :class:`~blurmap.synth.cutout.Cutout` named ``procedural:<shape>``.
+        :class:`~blurmap.data.cutout.Cutout` named ``procedural:<shape>``.
     """
-    from blurmap.synth.cutout import crop_to_alpha
+    from blurmap.data.cutout import crop_to_alpha
 
     cfg = config or ProceduralConfig()
     shape = SHAPES[int(rng.integers(len(SHAPES)))]

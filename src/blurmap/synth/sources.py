@@ -20,10 +20,10 @@ from pathlib import Path
 
 import numpy as np
 
+from blurmap.data.cutout import Cutout
 from blurmap.errors import BlurmapError
 from blurmap.io import list_images, read_image
 from blurmap.synth.bundled import BUNDLED_NAMES, TEXTURE_NAMES, bundled_image, bundled_objects
-from blurmap.synth.cutout import Cutout
 
 BUNDLED = "bundled"
 PROCEDURAL = "procedural"

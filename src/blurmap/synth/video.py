@@ -126,7 +126,8 @@ def generate_video(
                 if shape is None:
                     shape = arr.shape
                 elif arr.shape != shape:
-                    raise ImageReadError(name, f"frame size {arr.shape[1]}x{arr.shape[0]} differs from the first frame's {shape[1]}x{shape[0]}")
+                    got, first = f"{arr.shape[1]}x{arr.shape[0]}", f"{shape[1]}x{shape[0]}"
+                    raise ImageReadError(name, f"frame size {got} differs from the first frame's {first}")
                 lin = crf.to_linear(torch.from_numpy(arr).permute(2, 0, 1)[None].to(torch.float64))
                 total = lin if total is None else total + lin
                 if j == n // 2:

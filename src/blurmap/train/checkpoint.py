@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
 import re
 import warnings
 from pathlib import Path
 from typing import Any, Optional
 
 import torch
+
+from blurmap.files import write_bytes_atomic
 
 _NAME = re.compile(r"^step_(\d{8,})\.pt$")
 
@@ -27,23 +28,6 @@ class CheckpointWarning(UserWarning):
 
 def checkpoint_dir(run_dir: str | Path) -> Path:
     return Path(run_dir) / "checkpoints"
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-    try:  # make the rename itself durable
-        fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-    except OSError:
-        pass
 
 
 def save_checkpoint(run_dir: str | Path, step: int, state: dict, keep: int) -> Path:
@@ -58,8 +42,8 @@ def save_checkpoint(run_dir: str | Path, step: int, state: dict, keep: int) -> P
     torch.save(state, buf)
     data = buf.getvalue()
     path = folder / f"step_{step:08d}.pt"
-    _atomic_write(path, data)
-    _atomic_write(path.with_name(path.name + ".sha256"), (hashlib.sha256(data).hexdigest() + "\n").encode())
+    write_bytes_atomic(path, data)
+    write_bytes_atomic(path.with_name(path.name + ".sha256"), (hashlib.sha256(data).hexdigest() + "\n").encode())
     for old in list_checkpoints(run_dir)[:-keep]:
         for p in (old, old.with_name(old.name + ".sha256")):
             p.unlink(missing_ok=True)

@@ -30,6 +30,7 @@ from torch import nn
 
 from blurmap import __version__
 from blurmap.errors import ConfigError, WeightsError
+from blurmap.files import write_text_atomic
 from blurmap.train.checkpoint import CheckpointWarning, list_checkpoints, load_latest_checkpoint, save_checkpoint
 from blurmap.train.config import LoadedConfig
 from blurmap.train.ema import EMA
@@ -206,22 +207,6 @@ def _set_trainable(phase: Phase, bare: Mapping[str, nn.Module]) -> set[str]:
     return {n for n, m in bare.items() if any(p.requires_grad for p in m.parameters())}
 
 
-def _metrics_fns():
-    try:
-        from blurmap.metrics import psnr, ssim
-    except ImportError:  # pragma: no cover - blurmap.metrics ships with the package
-        from skimage.metrics import structural_similarity
-
-        def psnr(pred, gt):
-            mse = float(np.mean((pred.astype(np.float64) - gt.astype(np.float64)) ** 2))
-            return float("inf") if mse == 0 else 10.0 * math.log10(1.0 / mse)
-
-        def ssim(pred, gt):
-            return float(structural_similarity(pred, gt, data_range=1.0, channel_axis=-1))
-
-    return psnr, ssim
-
-
 def _model_spec_meta(name: str, spec: Any, module: nn.Module) -> Optional[dict]:
     if isinstance(spec, ModelSpec):
         return {"name": spec.name, "config": dict(spec.kwargs)}
@@ -385,9 +370,7 @@ def _train(loaded: LoadedConfig, run_dir: Path, resume: Optional[bool], existing
 
     if main:
         run_dir.mkdir(parents=True, exist_ok=True)
-        tmp = run_dir / ".config.yaml.tmp"
-        tmp.write_text(loaded.to_yaml(), encoding="utf-8")
-        tmp.replace(run_dir / "config.yaml")
+        write_text_atomic(run_dir / "config.yaml", loaded.to_yaml())
     monitor = Monitor(run_dir, total, start_step, mode=t.progress, active=main)
     for msg in skipped:
         monitor.line(f"warning: {msg}")
@@ -448,7 +431,8 @@ def _train(loaded: LoadedConfig, run_dir: Path, resume: Optional[bool], existing
                 for o in opts.values():
                     o.zero_grad(set_to_none=True)
                 ctx.step, ctx.phase_step = step, step - seg.top_start
-                ctx.epoch = (seg.cursors[seg.phase.data_names[0]] / t.accum_steps + step - seg.start) / steps_per_epoch[seg.phase.data_names[0]]
+                first = seg.phase.data_names[0]
+                ctx.epoch = (seg.cursors[first] / t.accum_steps + step - seg.start) / steps_per_epoch[first]
                 ctx.stepped = set()
                 accelerator.step = 0  # keep Accelerate's accumulation counter aligned with our steps
                 for _ in range(t.accum_steps):
@@ -588,7 +572,8 @@ def _restore(state, bare, opts, schedulers, emas, accelerator, world, run_dir) -
 
 @torch.no_grad()
 def _validate(recipe, ctx: Context, val_sets, bare, emas, monitor: Monitor, step: int, t) -> dict:
-    psnr, ssim = _metrics_fns()
+    from blurmap.metrics import psnr, ssim
+
     eval_models = {n: (emas[n].model if n in emas else m) for n, m in bare.items()}
     modes = {n: m.training for n, m in bare.items()}
     for m in eval_models.values():

@@ -77,8 +77,6 @@ averaged); keys starting with ``_`` are not logged.
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, Callable, ClassVar, Dict, Mapping, Optional, Protocol, Sequence
@@ -86,6 +84,9 @@ from typing import Any, Callable, ClassVar, Dict, Mapping, Optional, Protocol, S
 import torch
 from omegaconf import MISSING
 from torch import nn
+
+from blurmap.errors import ConfigError
+from blurmap.registry import Registry
 
 # ----------------------------------------------------------------------------- config schema
 
@@ -254,7 +255,7 @@ class ModelSpec:
     """A model to build with :func:`blurmap.models.build_model` (``name`` = registry name).
 
     Declaring models this way lets the engine export them as ``safetensors`` with the
-    registry name and constructor kwargs in the metadata (``blurmap.weights.load_model``
+    registry name and constructor kwargs in the metadata (``blurmap.weights.load_network``
     rebuilds them). A recipe may also return a ready ``nn.Module``; it is then exported under
     its ``registry_name`` (if registered) with ``getattr(module, "init_kwargs", {})``.
     """
@@ -408,42 +409,21 @@ class Recipe:
 
 # ----------------------------------------------------------------------------- registry
 
-RECIPE_REGISTRY: dict[str, type[Recipe]] = {}
+RECIPE_REGISTRY: Registry[type[Recipe]] = Registry(
+    "recipe", "blurmap.train.recipes", attribute="name", error=ConfigError, known="known recipes"
+)
 
 
 def register_recipe(name: str):
     """Class decorator: make ``recipe: <name>`` in a config select this recipe."""
-
-    def deco(cls):
-        if name in RECIPE_REGISTRY and RECIPE_REGISTRY[name] is not cls:
-            raise ValueError(f"recipe name {name!r} registered twice")
-        RECIPE_REGISTRY[name] = cls
-        cls.name = name
-        return cls
-
-    return deco
-
-
-def _import_recipe_modules() -> None:
-    # Importing blurmap.train.recipes.* runs their @register_recipe decorators.
-    from blurmap.train import recipes
-
-    for info in pkgutil.iter_modules(recipes.__path__):
-        if not info.name.startswith("_"):
-            importlib.import_module(f"{recipes.__name__}.{info.name}")
+    return RECIPE_REGISTRY.register(name)
 
 
 def available_recipes() -> list[str]:
     """Names accepted as ``recipe:`` in a config."""
-    _import_recipe_modules()
-    return sorted(RECIPE_REGISTRY)
+    return RECIPE_REGISTRY.names()
 
 
 def get_recipe(name: str) -> type[Recipe]:
     """The recipe class registered as ``name``; raises ``ConfigError`` listing known names."""
-    from blurmap.errors import ConfigError
-
-    _import_recipe_modules()
-    if name not in RECIPE_REGISTRY:
-        raise ConfigError(f"unknown recipe {name!r}; known recipes: {', '.join(sorted(RECIPE_REGISTRY))}")
-    return RECIPE_REGISTRY[name]
+    return RECIPE_REGISTRY.get(name)

@@ -140,7 +140,7 @@ class BladeNetRecipe(Recipe):
 
     def build_models(self):
         if self.cfg.init_weights:
-            from blurmap.weights import load_model
+            from blurmap.weights import load_network as load_model
 
             net = load_model(self.cfg.init_weights)
             if getattr(net, "registry_name", None) != "bladenet":
@@ -181,9 +181,7 @@ class BladeNetRecipe(Recipe):
         return local_config(cfg, dict(self.cfg.lbs_options))[0]
 
     def _lbs(self, size: int, length: int, seed: int):
-        from blurmap.synth.local import LocalBlurDataset
-
-        from blurmap.synth.local import local_config
+        from blurmap.synth.local import LocalBlurDataset, local_config
 
         procedural = local_config(self.lbs_config(), dict(self.cfg.lbs_options))[1]
         try:
@@ -200,7 +198,7 @@ class BladeNetRecipe(Recipe):
         if c.init_weights or c.finetune_root:
             if not c.finetune_root:
                 raise ConfigError("finetune_root: needed with init_weights (BladeNet+ fine-tuning)")
-            from blurmap.eval.local import open_local_dataset
+            from blurmap.data.local import open_local_dataset
 
             sets["finetune"] = open_local_dataset(c.finetune_root, c.finetune_split)
             return sets
@@ -227,7 +225,7 @@ class BladeNetRecipe(Recipe):
         if c.val_count > 0 and (c.use_lbs or c.finetune_root is None):
             sets["lbs"] = self._lbs(c.val_size, c.val_count, c.val_seed)
         if c.val_root:
-            from blurmap.eval.local import open_local_dataset
+            from blurmap.data.local import open_local_dataset
 
             sets["real"] = open_local_dataset(c.val_root, c.val_split)
         return sets

@@ -28,32 +28,12 @@ from typing import Any, Dict, List, Optional
 import numpy as np
 import torch
 
+from blurmap.errors import ConfigError
+from blurmap.metrics.texture import texture_mask
 from blurmap.synth.bundled import bundled_split
 from blurmap.synth.dp_dataset import SyntheticDPDataset
-from blurmap.errors import ConfigError
 from blurmap.train.data import Augment
 from blurmap.train.recipe import ModelSpec, Phase, Recipe, RecipeConfig, register_recipe
-
-
-def texture_mask(aif: torch.Tensor, threshold: float) -> torch.Tensor:
-    """Pixels with texture: gradient magnitude of the AiF luminance above ``threshold``.
-
-    Central differences (``numpy.gradient`` convention) of the channel mean, per px.
-
-    Args:
-        aif: ``(B, 3, H, W)`` in [0, 1].
-        threshold: gradient magnitude threshold (intensity per px).
-    Returns:
-        ``(B, 1, H, W)`` bool.
-    """
-    y = aif.mean(1, keepdim=True)
-    gx = torch.zeros_like(y)
-    gy = torch.zeros_like(y)
-    gx[..., 1:-1] = (y[..., 2:] - y[..., :-2]) / 2
-    gx[..., 0], gx[..., -1] = y[..., 1] - y[..., 0], y[..., -1] - y[..., -2]
-    gy[..., 1:-1, :] = (y[..., 2:, :] - y[..., :-2, :]) / 2
-    gy[..., 0, :], gy[..., -1, :] = y[..., 1, :] - y[..., 0, :], y[..., -1, :] - y[..., -2, :]
-    return (gx**2 + gy**2).sqrt() > threshold
 
 
 def supervised_coc_loss(coc: torch.Tensor, true_coc: torch.Tensor, balance: bool = False, margin: int = 0,
@@ -215,7 +195,8 @@ class DefocusMapRecipe(Recipe):
         c = self.cfg
         if c.synthetic_count > 0:
             return {"train": SyntheticDPDataset(self._photos(False), c.synthetic_count, c.synthetic_size,
-                                                c.synthetic_max_coc, seed=c.train.seed, fixed=False, zoom=c.synthetic_zoom, **self._scene_kwargs())}
+                                                c.synthetic_max_coc, seed=c.train.seed, fixed=False, zoom=c.synthetic_zoom,
+                                                **self._scene_kwargs())}
         from blurmap.data.dpdd import DPDDDataset
 
         return {"train": DPDDDataset(c.data_root, c.train_split, with_coc=False)}

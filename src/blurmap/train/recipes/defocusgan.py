@@ -39,10 +39,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from blurmap.errors import ConfigError
+from blurmap.files import atomic_destination
+from blurmap.io import array_to_chw
 from blurmap.synth.bundled import bundled_split
 from blurmap.synth.dp_dataset import SyntheticDPDataset
-from blurmap.errors import ConfigError
-from blurmap.io import array_to_chw
 from blurmap.train.data import Augment
 from blurmap.train.recipe import ModelSpec, Phase, Recipe, RecipeConfig, register_recipe
 
@@ -133,7 +134,7 @@ class DPDDPatches(torch.utils.data.Dataset):
 def cache_network_maps(root, split: str, weights: str, cache_dir: str, device: str = "cpu") -> Path:
     """Run a trained DefocusMapNet once per frame of ``split`` and store ``<name>.npy`` maps.
 
-    The network is loaded with :func:`blurmap.weights.load_model`; it is called as
+    The network is loaded with :func:`blurmap.weights.load_network`; it is called as
     ``model.predict(left, right)["map"]`` when it has ``predict``, else ``model(left, right)``.
     Existing cache files are reused.
 
@@ -142,7 +143,7 @@ def cache_network_maps(root, split: str, weights: str, cache_dir: str, device: s
     """
     from blurmap.data.dpdd import list_dpdd
     from blurmap.io import image_to_tensor, read_image
-    from blurmap.weights import load_model
+    from blurmap.weights import load_network as load_model
 
     out = Path(cache_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -158,9 +159,8 @@ def cache_network_maps(root, split: str, weights: str, cache_dir: str, device: s
         right = image_to_tensor(read_image(it.right).array).to(device)
         with torch.no_grad():
             m = model.predict(left, right)["map"] if hasattr(model, "predict") else model(left, right)
-        tmp = out / f".{it.name}.tmp.npy"
-        np.save(tmp, m[0, 0].float().cpu().numpy())
-        tmp.replace(out / f"{it.name}.npy")
+        with atomic_destination(out / f"{it.name}.npy") as tmp:
+            np.save(tmp, m[0, 0].float().cpu().numpy())
     return out
 
 

@@ -1,4 +1,4 @@
-"""An object cut-out: colour, alpha and a name (shared by VOC and the bundled object bank)."""
+"""An object cut-out: colour, alpha and a name (what the VOC reader yields and the synthetic object banks share)."""
 
 from __future__ import annotations
 

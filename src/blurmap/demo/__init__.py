@@ -17,82 +17,19 @@ from __future__ import annotations
 
 import html
 import os
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
+from blurmap.demo.deblur import defocus_deblur_section, local_deblur_section
+from blurmap.demo.page import MARKER, DemoContext, Section, SectionBuilder, figure_html, panel_figure
 from blurmap.errors import BlurmapError
 from blurmap.synth._output import staged_output
 
-__all__ = ["Section", "DemoContext", "SECTIONS", "build_demo", "dual_pixel_section", "local_blur_section"]
-
-MARKER = "<!-- blurmap-demo -->"
-
-
-@dataclass
-class Section:
-    """One part of the page: a heading and an HTML fragment (figures as relative links)."""
-
-    title: str
-    html: str
-
-
-@dataclass
-class DemoContext:
-    """What a section builder gets.
-
-    Attributes:
-        root: the (temporary) output folder; figures go to ``root / "figures"``.
-        seed: base seed: builders derive their generators from it.
-    """
-
-    root: Path
-    seed: int = 0
-
-    def figure(self, name: str) -> tuple[Path, str]:
-        """Path to write figure ``name`` (a PNG file name) and its link relative to index.html."""
-        d = self.root / "figures"
-        d.mkdir(exist_ok=True)
-        return d / name, f"figures/{name}"
-
-    def rng(self, *key: int) -> np.random.Generator:
-        return np.random.default_rng([self.seed, *key])
-
-
-SectionBuilder = Callable[[DemoContext], Section]
-
-
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _panel_figure(path: Path, panels: list[tuple[str, np.ndarray, dict]], colorbar: str | None = None) -> None:
-    """Save a row of images with titles; ``panels`` = (title, array, imshow kwargs)."""
-    plt = _pyplot()
-    h, w = panels[0][1].shape[:2]
-    fig, axes = plt.subplots(1, len(panels), figsize=(2.6 * len(panels) * w / max(h, w) + 0.6, 2.9), squeeze=False)
-    for ax, (title, arr, kw) in zip(axes[0], panels):
-        im = ax.imshow(np.clip(arr, kw.pop("vmin_clip", 0.0), 1.0) if arr.ndim == 3 else arr, **kw)
-        ax.set_title(title, fontsize=9)
-        ax.set_axis_off()
-        if colorbar and arr.ndim == 2 and kw.get("cmap") not in (None, "gray"):
-            fig.colorbar(im, ax=ax, fraction=0.046, pad=0.03).set_label(colorbar, fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-
-
-def _figure_html(link: str, caption: str) -> str:
-    cap = html.escape(caption)
-    return f'<figure><a href="{link}"><img src="{link}" alt="{cap}"></a><figcaption>{cap}</figcaption></figure>\n'
-
+__all__ = [
+    "Section", "DemoContext", "SECTIONS", "build_demo", "dual_pixel_section", "local_blur_section",
+    "defocus_deblur_section", "local_deblur_section",
+]
 
 def dual_pixel_section(ctx: DemoContext, photos=("chelsea", "coffee", "motorcycle_left"), size=(240, 360), max_coc=12.0) -> Section:
     """Synthetic dual-pixel defocus: AiF | left | right | combined | signed CoC map."""
@@ -105,7 +42,7 @@ def dual_pixel_section(ctx: DemoContext, photos=("chelsea", "coffee", "motorcycl
         s = make_dp_sample(bundled_image(name), ctx.rng(1, k), size, DPConfig(max_coc=max_coc), disp)
         path, link = ctx.figure(f"dp_{k}_{name}.png")
         m = float(np.abs(s["coc"]).max()) or 1.0
-        _panel_figure(
+        panel_figure(
             path,
             [
                 ("all-in-focus", s["aif"], {}),
@@ -118,7 +55,7 @@ def dual_pixel_section(ctx: DemoContext, photos=("chelsea", "coffee", "motorcycl
         )
         info = s["info"]
         parts.append(
-            _figure_html(link, f"{name}: scene '{info['scene']}', peak |CoC| {info['peak_coc']:.1f} px "
+            figure_html(link, f"{name}: scene '{info['scene']}', peak |CoC| {info['peak_coc']:.1f} px "
                          "(red = behind the focal plane, blue = in front)")  # fmt: skip
         )
     return Section("Dual-pixel defocus (synthetic, with ground-truth defocus map)", "".join(parts))
@@ -137,7 +74,7 @@ def local_blur_section(ctx: DemoContext, count: int = 3, size=(320, 480)) -> Sec
         name = backgrounds[k % len(backgrounds)]
         s = make_local_sample(bundled_image(name), bank, ctx.rng(2, k), size)
         path, link = ctx.figure(f"local_{k}_{name}.png")
-        _panel_figure(
+        panel_figure(
             path,
             [
                 ("sharp (middle frame)", s["sharp"].permute(1, 2, 0).numpy(), {}),
@@ -146,23 +83,8 @@ def local_blur_section(ctx: DemoContext, count: int = 3, size=(320, 480)) -> Sec
             ],
         )
         moving = ", ".join(m["object"].replace("bundled:", "") for m in s["info"]["moving"])
-        parts.append(_figure_html(link, f"background {name}; moving: {moving}; {s['info']['num_frames']} frames averaged"))
+        parts.append(figure_html(link, f"background {name}; moving: {moving}; {s['info']['num_frames']} frames averaged"))
     return Section("Local motion blur (LODE LBS, synthetic)", "".join(parts))
-
-
-def defocus_deblur_section(ctx: DemoContext) -> Section:
-    """DefocusGAN starter weights on new DP examples (:mod:`blurmap.demo_deblur`, imported lazily:
-    it builds on this module)."""
-    from blurmap.demo_deblur import defocus_deblur_section as build
-
-    return build(ctx)
-
-
-def local_deblur_section(ctx: DemoContext) -> Section:
-    """BladeNet starter weights on new LBS examples (:mod:`blurmap.demo_deblur`)."""
-    from blurmap.demo_deblur import local_deblur_section as build
-
-    return build(ctx)
 
 
 SECTIONS: list[SectionBuilder] = [dual_pixel_section, local_blur_section, defocus_deblur_section, local_deblur_section]

@@ -13,7 +13,7 @@ import html
 
 import numpy as np
 
-from blurmap.demo import DemoContext, Section, _figure_html, _panel_figure
+from blurmap.demo.page import DemoContext, Section, figure_html, panel_figure
 from blurmap.errors import BlurmapError
 
 
@@ -76,7 +76,7 @@ def defocus_deblur_section(
         coc = maps[0]
         m = max(float(np.abs(s["coc"]).max()), 1.0)
         path, link = ctx.figure(f"deblur_defocus_{k}_{name}.png")
-        _panel_figure(
+        panel_figure(
             path,
             [
                 ("blurred input", blurred, {}),
@@ -91,7 +91,7 @@ def defocus_deblur_section(
         gains.append(p_out - p_in)
         rows.append([name, f"{p_in:.2f}", f"{p_out:.2f}", f"{p_out - p_in:+.2f}", f"{ssim(blurred, gt):.3f}",
                      f"{ssim(out, gt):.3f}"] + [f"{float(np.abs(c - s['coc']).mean()):.2f}" for c in maps])
-        parts.append(_figure_html(link, f"{name}: peak |CoC| {s['info']['peak_coc']:.1f} px; PSNR {p_in:.2f} -> {p_out:.2f} dB"))
+        parts.append(figure_html(link, f"{name}: peak |CoC| {s['info']['peak_coc']:.1f} px; PSNR {p_in:.2f} -> {p_out:.2f} dB"))
     rows.append(["mean", "", "", f"{np.mean(gains):+.2f}", "", ""] + [""] * len(estimators))
     table = _table(
         ["example", "PSNR input", "PSNR output", "gain (dB)", "SSIM input", "SSIM output"]
@@ -117,13 +117,13 @@ def _defocus_map_estimators():
     docs/model-cards/defocus-map.md). The table reports both."""
     from blurmap.api import estimate_defocus_map, resolve_weights
 
-    out = [("per-pair fit", lambda l, r: estimate_defocus_map(l, r, steps=100, coarse_pixels=8000))]
+    out = [("per-pair fit", lambda left, right: estimate_defocus_map(left, right, steps=100, coarse_pixels=8000))]
     try:
         weights = resolve_weights("defocus-map")
     except BlurmapError:
         weights = None
     if weights is not None:
-        out.append(("DefocusMapNet", lambda l, r: estimate_defocus_map(l, r, weights=weights)))
+        out.append(("DefocusMapNet", lambda left, right: estimate_defocus_map(left, right, weights=weights)))
     return out
 
 
@@ -169,7 +169,7 @@ def local_deblur_section(ctx: DemoContext, count: int = 3, size=(128, 192)) -> S
             panels.append(("predicted blur mask", prob, {"cmap": "magma", "vmin": 0, "vmax": 1}))
         panels.append(("true mask", mask, {"cmap": "gray", "vmin": 0, "vmax": 1}))
         path, link = ctx.figure(f"deblur_local_{k}_{name}.png")
-        _panel_figure(path, panels, colorbar="blur probability")
+        panel_figure(path, panels, colorbar="blur probability")
         mp_in, mp_out = masked_psnr(blurred, gt, mask), masked_psnr(out, gt, mask)
         gains.append(mp_out - mp_in)
         iou = ""
@@ -178,7 +178,7 @@ def local_deblur_section(ctx: DemoContext, count: int = 3, size=(128, 192)) -> S
             iou = f"{(a & b).sum() / max((a | b).sum(), 1):.2f}"
         rows.append([name, f"{psnr(blurred, gt):.2f}", f"{psnr(out, gt):.2f}", f"{mp_in:.2f}", f"{mp_out:.2f}",
                      f"{mp_out - mp_in:+.2f}", iou])
-        parts.append(_figure_html(link, f"background {name}: mask-weighted PSNR {mp_in:.2f} -> {mp_out:.2f} dB"))
+        parts.append(figure_html(link, f"background {name}: mask-weighted PSNR {mp_in:.2f} -> {mp_out:.2f} dB"))
     rows.append(["mean", "", "", "", "", f"{np.mean(gains):+.2f}", ""])
     table = _table(
         ["example", "PSNR input", "PSNR output", "masked PSNR input", "masked PSNR output", "masked gain (dB)",
