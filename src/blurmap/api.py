@@ -18,7 +18,6 @@ import os
 
 import numpy as np
 import torch
-from torch import nn
 
 from blurmap.batch import colorize_map, deblur_file, output_paths  # noqa: F401 (part of the API)
 from blurmap.errors import BlurmapError
@@ -26,6 +25,7 @@ from blurmap.infer import Deblurrer
 from blurmap.models.capabilities import KIND_MODELS, MAP_KINDS, NOT_DEBLURRERS  # noqa: F401 (part of the API)
 from blurmap.weights_data.loader import (  # noqa: F401 (name resolution is part of the API)
     load_deblurrer,
+    load_defocus_map_runner,
     resolve_defocus_map_weights,
     resolve_weights,
     weights_model_name,
@@ -134,20 +134,6 @@ def map_kind(model: Deblurrer, values: np.ndarray | None = None) -> str:
     return kind or "coc"
 
 
-class _DualPixelInput(nn.Module):
-    """Adapts a ``predict(left, right)`` defocus-map network to one stacked 6-channel input,
-    so the tiled engine can run it (tiles cut both views at the same place)."""
-
-    def __init__(self, net: nn.Module):
-        super().__init__()
-        self.net = net
-        self.receptive_field = getattr(net, "receptive_field", None)
-        self.size_multiple = getattr(net, "size_multiple", 1)
-
-    def predict(self, x: torch.Tensor) -> dict:
-        return {"image": x[:, :3], "map": self.net.predict(x[:, :3], x[:, 3:])["map"]}
-
-
 def estimate_defocus_map(
     left,
     right,
@@ -208,12 +194,7 @@ def estimate_defocus_map(
     else:
         if optimize_options:
             raise BlurmapError(f"options {sorted(optimize_options)} only apply to per-pair optimisation (weights=None)")
-        path, meta = resolve_defocus_map_weights(weights)
-        name = meta["name"]
-        from blurmap.weights import load_network as _load_network
-
-        runner = Deblurrer(_DualPixelInput(_load_network(path)), name=name, device=dev, tile=tile,
-                           metadata={**meta, "path": str(path)})
+        runner = load_defocus_map_runner(weights, device=dev, tile=tile)
         maps = []
         for lv, rv in zip(lt, rt):
             out = runner._predict_chw(torch.cat([lv, rv], 0), runner.tiling(tile), None)
