@@ -218,3 +218,10 @@ def test_bench_json_never_overwrites(tmp_path, capsys):
     assert main(["bench", "synth", "--json", str(missing)]) == 1  # also refused before measuring
     captured = capsys.readouterr()
     assert captured.out == "" and "does not exist" in captured.err
+
+
+def test_bench_memory_cli_path_needs_the_entry_point_from_its_caller():
+    from blurmap.bench import memory_rows
+
+    with pytest.raises(BlurmapError, match="cli_entry"):
+        memory_rows([0.005], "defocus", path="cli")

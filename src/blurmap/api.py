@@ -15,17 +15,17 @@ runs tiled inference on images of any size.
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import numpy as np
 import torch
-from torch import nn
 
+from blurmap.batch import colorize_map, deblur_file, output_paths  # noqa: F401 (part of the API)
 from blurmap.errors import BlurmapError
 from blurmap.infer import Deblurrer
 from blurmap.models.capabilities import KIND_MODELS, MAP_KINDS, NOT_DEBLURRERS  # noqa: F401 (part of the API)
 from blurmap.weights_data.loader import (  # noqa: F401 (name resolution is part of the API)
     load_deblurrer,
+    load_defocus_map_runner,
     resolve_defocus_map_weights,
     resolve_weights,
     weights_model_name,
@@ -134,45 +134,6 @@ def map_kind(model: Deblurrer, values: np.ndarray | None = None) -> str:
     return kind or "coc"
 
 
-def colorize_map(values: np.ndarray, kind: str) -> np.ndarray:
-    """Colour a map for viewing.
-
-    Args:
-        values: ``HxW`` map. ``kind="mask"``: probability in [0,1], coloured with magma over
-            [0,1]. ``kind="coc"``: signed CoC in px, coloured with a diverging map (blue in
-            front of the focal plane, red behind) over ``[-L, L]``, ``L = max(1, max |CoC|)``.
-        kind: ``"mask"`` or ``"coc"``.
-
-    Returns:
-        float32 ``HxWx3`` RGB in [0,1].
-    """
-    from matplotlib import colormaps
-
-    v = np.asarray(values, dtype=np.float32)
-    if kind == "mask":
-        norm = np.clip(v, 0.0, 1.0)
-        cmap = colormaps["magma"]
-    else:
-        limit = max(1.0, float(np.abs(v).max()) if v.size else 1.0)
-        norm = (np.clip(v, -limit, limit) / limit + 1.0) / 2.0
-        cmap = colormaps["coolwarm"]
-    return cmap(norm)[..., :3].astype(np.float32)
-
-
-class _DualPixelInput(nn.Module):
-    """Adapts a ``predict(left, right)`` defocus-map network to one stacked 6-channel input,
-    so the tiled engine can run it (tiles cut both views at the same place)."""
-
-    def __init__(self, net: nn.Module):
-        super().__init__()
-        self.net = net
-        self.receptive_field = getattr(net, "receptive_field", None)
-        self.size_multiple = getattr(net, "size_multiple", 1)
-
-    def predict(self, x: torch.Tensor) -> dict:
-        return {"image": x[:, :3], "map": self.net.predict(x[:, :3], x[:, 3:])["map"]}
-
-
 def estimate_defocus_map(
     left,
     right,
@@ -233,12 +194,7 @@ def estimate_defocus_map(
     else:
         if optimize_options:
             raise BlurmapError(f"options {sorted(optimize_options)} only apply to per-pair optimisation (weights=None)")
-        path, meta = resolve_defocus_map_weights(weights)
-        name = meta["name"]
-        from blurmap.weights import load_network as _load_network
-
-        runner = Deblurrer(_DualPixelInput(_load_network(path)), name=name, device=dev, tile=tile,
-                           metadata={**meta, "path": str(path)})
+        runner = load_defocus_map_runner(weights, device=dev, tile=tile)
         maps = []
         for lv, rv in zip(lt, rt):
             out = runner._predict_chw(torch.cat([lv, rv], 0), runner.tiling(tile), None)
@@ -269,115 +225,3 @@ def _as_tensor_pair(left, right) -> tuple[torch.Tensor, torch.Tensor, bool]:
             f"left and right views differ in size: {tuple(out[0].shape[-2:])} vs {tuple(out[1].shape[-2:])}"
         )
     return out[0], out[1], was_numpy
-
-
-# ------------------------------------------------------------------ files (blurmap deblur)
-
-# Output formats kept as they are; anything else is written as PNG.
-_KEEP_EXTENSIONS = {".png": ".png", ".tif": ".tif", ".tiff": ".tiff", ".jpg": ".jpg", ".jpeg": ".jpeg"}
-
-
-def output_paths(path: Path, outdir: Path, *, suffix: str = "", save_map: bool = False) -> dict[str, Path]:
-    """Where ``blurmap deblur`` writes the results for input ``path``.
-
-    The restored image keeps the input's stem and extension (PNG for formats it cannot
-    write), plus ``suffix``; the maps are ``<stem><suffix>_map.png`` and ``_map.npy``.
-    """
-    ext = _KEEP_EXTENSIONS.get(path.suffix.lower(), ".png")
-    stem = f"{path.stem}{suffix}"
-    outs = {"image": outdir / f"{stem}{ext}"}
-    if save_map:
-        outs["map_png"] = outdir / f"{stem}_map.png"
-        outs["map_npy"] = outdir / f"{stem}_map.npy"
-    return outs
-
-
-def _is_grey(array: np.ndarray) -> bool:
-    return bool(np.array_equal(array[..., 0], array[..., 1]) and np.array_equal(array[..., 1], array[..., 2]))
-
-
-def deblur_file(
-    path: str | os.PathLike,
-    outdir: str | os.PathLike,
-    restore,
-    *,
-    suffix: str = "",
-    overwrite: bool = False,
-    save_map: bool = False,
-    map_kind_name: str = "coc",
-    protected: frozenset[Path] = frozenset(),
-    max_pixels: int | None = None,
-    warn=None,
-) -> list[Path]:
-    """Restore one image file into ``outdir``; all or nothing.
-
-    The input's bit depth, size, orientation (the EXIF rotation is applied on reading, so the
-    written pixels are upright) and ICC profile are kept. A grey input (three equal channels
-    after reading) is written grey.
-
-    Args:
-        path: input image.
-        outdir: existing output folder.
-        restore: ``restore(array HxWx3 float32) -> {"image": HxWx3, "map": HxW (optional)}``.
-        suffix: appended to the output stem.
-        overwrite: replace existing outputs (never an input: see ``protected``).
-        save_map: also write the map as a colour PNG and a raw float32 ``.npy``.
-        map_kind_name: ``"coc"`` or ``"mask"`` (colouring of the map PNG).
-        protected: resolved input paths that must never be written.
-        max_pixels: decompression-bomb limit for reading (None: io's default).
-        warn: called with each warning line (e.g. an alpha channel dropped).
-
-    Returns:
-        The files written.
-
-    Raises:
-        BlurmapError: one line naming the file and the problem; nothing is left behind.
-    """
-    import io as _stdio
-    import warnings
-
-    from blurmap.io import read_image, write_bytes_atomic, write_image
-
-    path, outdir = Path(path), Path(outdir)
-    outs = output_paths(path, outdir, suffix=suffix, save_map=save_map)
-    for out in outs.values():
-        if out.resolve() in protected:
-            raise BlurmapError(f"{path}: output {out} would overwrite an input file; use another -o folder or --suffix")
-        if out.exists() and not overwrite:
-            raise BlurmapError(f"{path}: output {out} already exists (use --overwrite to replace it)")
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        image = read_image(path, max_pixels=max_pixels)
-    for w in caught:
-        if warn is not None:
-            warn(str(w.message))
-    bits, icc, grey = image.bits, image.icc_profile, _is_grey(image.array)
-    array = image.array
-    del image  # keep one reference only, so the input buffer is freed before writing
-    try:
-        result = restore(array)
-    except BlurmapError as err:
-        raise BlurmapError(f"{path}: {err}") from None
-    del array
-    restored = result["image"]
-    if grey:
-        restored = restored.mean(axis=2)
-    if save_map and "map" not in result:
-        raise BlurmapError(f"{path}: the model predicts no map (--save-map)")
-
-    written: list[Path] = []
-    try:
-        if save_map:
-            buf = _stdio.BytesIO()
-            np.save(buf, np.asarray(result["map"], dtype=np.float32))
-            write_bytes_atomic(outs["map_npy"], buf.getvalue(), overwrite=overwrite)
-            written.append(outs["map_npy"])
-            write_image(outs["map_png"], colorize_map(result["map"], map_kind_name), bits=8, overwrite=overwrite)
-            written.append(outs["map_png"])
-        write_image(outs["image"], restored, bits=bits, icc_profile=icc, overwrite=overwrite)
-        written.append(outs["image"])
-    except BaseException:
-        for out in written:  # all or nothing for this input
-            out.unlink(missing_ok=True)
-        raise
-    return written

@@ -8,6 +8,7 @@ from typing import List, Optional
 
 import typer
 
+from blurmap.batch import deblur_files, expand_inputs, output_clashes
 from blurmap.cli._app import app
 from blurmap.errors import BlurmapError
 from blurmap.infer import model_receptive_field, recommended_overlap
@@ -19,28 +20,6 @@ def _console():
     from rich.console import Console
 
     return Console(stderr=True, highlight=False, soft_wrap=True)
-
-
-def _expand_inputs(items: list[str], report) -> list[Path]:
-    """Files, folders and globs -> image paths; an item that matches nothing is one failure.
-
-    Deterministic (sorted folder listings and globs), so every process of a multi-process
-    run expands the same list and :meth:`blurmap.ranks.Ranks.shard` splits it consistently."""
-    from blurmap.io import list_images
-
-    paths: list[Path] = []
-    seen: set[Path] = set()
-    for item in items:
-        try:
-            found = list_images([item])
-        except BlurmapError as err:
-            report(str(err))
-            continue
-        for p in found:
-            if p.resolve() not in seen:
-                seen.add(p.resolve())
-                paths.append(p)
-    return paths
 
 
 @app.command("deblur")
@@ -139,7 +118,7 @@ def deblur_command(
         if tiling.overlap < recommended_overlap(deblurrer.model):
             warn(f"--overlap {tiling.overlap} px is below {label}'s receptive field ({rf} px); seams may show")
 
-    paths = _expand_inputs(inputs, report_once)
+    paths = expand_inputs(inputs, report_once)
     if model == "deconv" and map_path.is_file() and len(paths) > 1:
         raise BlurmapError("--map is one file but several inputs were given; pass a folder of <stem>.npy maps")
     if paths:
@@ -148,9 +127,8 @@ def deblur_command(
         except OSError as ex:
             raise BlurmapError(f"{output}: cannot create the output folder ({ex.strerror})") from None
     protected = frozenset(p.resolve() for p in paths)
-    clashes = _output_clashes(paths, output, suffix=suffix, save_map=save_map)
+    clashes = output_clashes(paths, output, suffix=suffix, save_map=save_map)
     mine = ranks.shard(list(enumerate(paths)))
-    done = 0
     # Inputs that matched nothing were already counted as failures; the summary counts them too.
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -167,36 +145,29 @@ def deblur_command(
         warnings.filterwarnings("ignore", message="overlap .* below the model's receptive field")
         files_task = progress.add_task("files", total=len(mine))
         tiles_task = progress.add_task("tiles", total=1)
-        for index, path in mine:
-            progress.update(tiles_task, completed=0, total=1, description=f"{path.name}")
 
-            def on_tile(i: int, n: int) -> None:
-                progress.update(tiles_task, completed=i, total=n)
+        def on_tile(i: int, n: int) -> None:
+            progress.update(tiles_task, completed=i, total=n)
 
-            try:
-                if index in clashes:
-                    raise BlurmapError(clashes[index])
-                if restore_for is None:
-                    restore = lambda a: deblurrer.predict(a, on_tile=on_tile, gate=gate)  # noqa: E731
-                else:
-                    restore = restore_for(path)
-                api.deblur_file(
-                    path,
-                    output,
-                    restore,
-                    suffix=suffix,
-                    overwrite=overwrite,
-                    save_map=save_map,
-                    map_kind_name=map_kind_name,
-                    protected=protected,
-                    warn=warn,
-                )
-                done += 1
-            except BlurmapError as err:
-                report(str(err))
-            except (RuntimeError, MemoryError, OSError, ValueError) as ex:  # keep the batch going
-                report(f"{path}: {type(ex).__name__}: {str(ex).splitlines()[0] if str(ex) else ''}")
-            progress.advance(files_task)
+        if restore_for is None:
+            def restore_for(path: Path):
+                return lambda a: deblurrer.predict(a, on_tile=on_tile, gate=gate)
+
+        done = deblur_files(
+            mine,
+            output,
+            restore_for,
+            report=report,
+            clashes=clashes,
+            on_file=lambda path: progress.update(tiles_task, completed=0, total=1, description=f"{path.name}"),
+            on_done=lambda path: progress.advance(files_task),
+            suffix=suffix,
+            overwrite=overwrite,
+            save_map=save_map,
+            map_kind_name=map_kind_name,
+            protected=protected,
+            warn=warn,
+        )
 
     # One batch, however many processes: the counts are summed over all of them, rank 0
     # prints the summary, and every process exits with the status of the whole batch.
@@ -212,24 +183,6 @@ def deblur_command(
     per_rank = ranks.gather_counts([done, len(failures)], on_main=print_summary)
     if any(c[1] for c in per_rank):
         raise typer.Exit(1)
-
-
-def _output_clashes(paths: list[Path], output: Path, *, suffix: str, save_map: bool) -> dict[int, str]:
-    """Inputs whose outputs an earlier input of the batch also writes (same stem from two
-    folders): ``{index: error line}``. Decided on the whole list before it is split, so the
-    same input is refused however many processes share the batch."""
-    from blurmap.api import output_paths
-
-    owner: dict[Path, Path] = {}
-    clashes: dict[int, str] = {}
-    for index, path in enumerate(paths):
-        outs = [o.resolve() for o in output_paths(path, output, suffix=suffix, save_map=save_map).values()]
-        taken = [o for o in outs if o in owner]
-        if taken:
-            clashes[index] = f"{path}: output {taken[0]} is also the output of an earlier input ({owner[taken[0]]})"
-            continue
-        owner.update({o: path for o in outs})
-    return clashes
 
 
 def _deconv_restorer(map_path: Optional[Path]):

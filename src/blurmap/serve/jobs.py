@@ -133,7 +133,8 @@ def deblur_job(job: Job, model: ServedModel, upload: Upload, *, precision: str, 
                max_upload: int, max_pixels: int) -> Reply:
     """``POST /v1/deblur``: the restored image as a PNG at the input's bit depth, size and
     (upright) orientation, with its ICC profile; a grey input comes back grey."""
-    from blurmap.api import _is_grey, colorize_map
+    from blurmap.api import colorize_map
+    from blurmap.batch import is_grey
     from blurmap.io import encode_image
 
     started = time.perf_counter()
@@ -143,7 +144,7 @@ def deblur_job(job: Job, model: ServedModel, upload: Upload, *, precision: str, 
     notes: list[str] = []
     image = _decode(upload, max_upload, max_pixels, notes)
     job.check()
-    bits, icc, grey = image.bits, image.icc_profile, _is_grey(image.array)
+    bits, icc, grey = image.bits, image.icc_profile, is_grey(image.array)
     out = deblurrer.predict(image.array, on_tile=job.check, gate=gate)
     restored = out["image"].mean(axis=2) if grey else out["image"]
     png = encode_image(restored, "png", bits=bits, icc_profile=icc)

@@ -278,79 +278,103 @@ def train(loaded: LoadedConfig, out: str | Path | None = None, resume: Optional[
 
 
 def _train(loaded: LoadedConfig, run_dir: Path, resume: Optional[bool], existing: list) -> TrainResult:
-    from accelerate import Accelerator, DistributedDataParallelKwargs
+    return Trainer(loaded, run_dir, resume, existing).run()
 
-    cfg, t = loaded.cfg, loaded.cfg.train
+
+class Trainer:
+    """One training run: builds what the recipe declares, resumes, and runs the segments.
+
+    The stages are methods so each can be read (and tested) on its own; :func:`train` is the
+    entry point. State shared between the stages lives on the instance.
+    """
+
+    def __init__(self, loaded: LoadedConfig, run_dir: Path, resume: Optional[bool], existing: list):
+        self.loaded, self.cfg, self.t = loaded, loaded.cfg, loaded.cfg.train
+        self.run_dir = run_dir
+        self.resuming = resume is not False and bool(existing)
+        self._build()
+        self._prepare()
+        self.start_step, self.resumed_from, skipped = self._resume()
+        self._open_monitor(skipped)
 
     # --- build what the recipe declares (same seed on every process: identical init) ----------
-    seed_everything(t.seed)
-    recipe = loaded.recipe_cls(cfg)
-    declared = recipe.build_models()
-    phases = list(recipe.phases())
-    leaves = [sub for p in phases for sub in (p.alternate or (p,))]
-    # DDP must tolerate parameters without gradients when phases freeze parts of the models or
-    # several models take turns (GANs); otherwise skip the extra autograd traversal.
-    find_unused = len(declared) > 1 or any(p.train is not None for p in leaves)
-    if t.device == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("train.device=cuda but CUDA is not available; use auto or cpu")
-    # One process may run several trainings (tests, notebooks) with different precision or
-    # accumulation: start from a fresh Accelerate state (the process group, if any, stays).
-    from accelerate.state import AcceleratorState, GradientState
+    def _build(self) -> None:
+        from accelerate import Accelerator, DistributedDataParallelKwargs
 
-    AcceleratorState._reset_state(reset_partial_state=False)
-    GradientState._reset_state()
-    accelerator = Accelerator(
-        # Accelerate only detects a multi-process CPU launch (torchrun, gloo) with cpu=True
-        cpu=t.device == "cpu" or not torch.cuda.is_available(),
-        mixed_precision=t.mixed_precision,
-        gradient_accumulation_steps=t.accum_steps,
-        kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=find_unused)],
-    )
-    rank, world = accelerator.process_index, accelerator.num_processes
-    main = accelerator.is_main_process
-    bare: dict[str, nn.Module] = {}
-    specs: dict[str, dict] = {}
-    from blurmap.models import build_model
+        cfg, t = self.cfg, self.t
+        seed_everything(t.seed)
+        recipe = self.recipe = self.loaded.recipe_cls(cfg)
+        declared = recipe.build_models()
+        phases = list(recipe.phases())
+        leaves = [sub for p in phases for sub in (p.alternate or (p,))]
+        # DDP must tolerate parameters without gradients when phases freeze parts of the models or
+        # several models take turns (GANs); otherwise skip the extra autograd traversal.
+        find_unused = len(declared) > 1 or any(p.train is not None for p in leaves)
+        if t.device == "cuda" and not torch.cuda.is_available():
+            raise ConfigError("train.device=cuda but CUDA is not available; use auto or cpu")
+        # One process may run several trainings (tests, notebooks) with different precision or
+        # accumulation: start from a fresh Accelerate state (the process group, if any, stays).
+        from accelerate.state import AcceleratorState, GradientState
 
-    for name, spec in declared.items():
-        module = build_model(spec.name, **dict(spec.kwargs)) if isinstance(spec, ModelSpec) else spec
-        if t.channels_last:
-            module = module.to(memory_format=torch.channels_last)
-        bare[name] = module
-        meta = _model_spec_meta(name, spec, module)
-        if meta is not None:
-            specs[name] = meta
-    resuming = resume is not False and bool(existing)
-    if t.init_from and not resuming:
-        _init_from(t.init_from, bare, specs)
-    optimizers = dict(recipe.build_optimizers(bare))
-    for name, opt in optimizers.items():
-        set_optimizer_impl(opt, t.optimizer_impl, name)
-    datasets = dict(recipe.build_datasets())
-    val_sets = dict(recipe.build_val_datasets())
-    global_batch = t.batch_size * world * t.accum_steps
-    steps_per_epoch = {n: max(1, len(ds) // global_batch) for n, ds in datasets.items()}
-    segments = build_schedule(phases, steps_per_epoch, t.accum_steps, where=f"recipe {recipe.name!r}")
-    total = segments[-1].stop
-    schedulers = dict(recipe.build_schedulers(optimizers, total))
-    emas = {n: EMA(m, t.ema_decay) for n, m in bare.items()} if t.ema_decay is not None else {}
+        AcceleratorState._reset_state(reset_partial_state=False)
+        GradientState._reset_state()
+        self.accelerator = Accelerator(
+            # Accelerate only detects a multi-process CPU launch (torchrun, gloo) with cpu=True
+            cpu=t.device == "cpu" or not torch.cuda.is_available(),
+            mixed_precision=t.mixed_precision,
+            gradient_accumulation_steps=t.accum_steps,
+            kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=find_unused)],
+        )
+        self.rank, self.world = self.accelerator.process_index, self.accelerator.num_processes
+        self.main = self.accelerator.is_main_process
+        self.bare: dict[str, nn.Module] = {}
+        self.specs: dict[str, dict] = {}
+        from blurmap.models import build_model
+
+        for name, spec in declared.items():
+            module = build_model(spec.name, **dict(spec.kwargs)) if isinstance(spec, ModelSpec) else spec
+            if t.channels_last:
+                module = module.to(memory_format=torch.channels_last)
+            self.bare[name] = module
+            meta = _model_spec_meta(name, spec, module)
+            if meta is not None:
+                self.specs[name] = meta
+        if t.init_from and not self.resuming:
+            _init_from(t.init_from, self.bare, self.specs)
+        self.optimizers = dict(recipe.build_optimizers(self.bare))
+        for name, opt in self.optimizers.items():
+            set_optimizer_impl(opt, t.optimizer_impl, name)
+        self.datasets = dict(recipe.build_datasets())
+        self.val_sets = dict(recipe.build_val_datasets())
+        self.global_batch = t.batch_size * self.world * t.accum_steps
+        self.steps_per_epoch = {n: max(1, len(ds) // self.global_batch) for n, ds in self.datasets.items()}
+        self.segments = build_schedule(phases, self.steps_per_epoch, t.accum_steps, where=f"recipe {recipe.name!r}")
+        self.total = self.segments[-1].stop
+        self.schedulers = dict(recipe.build_schedulers(self.optimizers, self.total))
+        self.emas = {n: EMA(m, t.ema_decay) for n, m in self.bare.items()} if t.ema_decay is not None else {}
 
     # --- Accelerate: device, DDP, mixed precision ------------------------------------------------
-    models: dict[str, nn.Module] = {}
-    for name, module in bare.items():
-        if any(p.requires_grad for p in module.parameters()):
-            models[name] = accelerator.prepare_model(module)
-        else:  # DDP refuses modules without trainable parameters
-            models[name] = module.to(accelerator.device)
-        if t.compile:
-            models[name] = torch.compile(models[name])
-    for e in emas.values():
-        e.model.to(accelerator.device)
-    opts = {n: accelerator.prepare_optimizer(o) for n, o in optimizers.items()}
+    def _prepare(self) -> None:
+        accelerator, t = self.accelerator, self.t
+        self.models: dict[str, nn.Module] = {}
+        for name, module in self.bare.items():
+            if any(p.requires_grad for p in module.parameters()):
+                self.models[name] = accelerator.prepare_model(module)
+            else:  # DDP refuses modules without trainable parameters
+                self.models[name] = module.to(accelerator.device)
+            if t.compile:
+                self.models[name] = torch.compile(self.models[name])
+        for e in self.emas.values():
+            e.model.to(accelerator.device)
+        self.opts = {n: accelerator.prepare_optimizer(o) for n, o in self.optimizers.items()}
 
     # --- resume ----------------------------------------------------------------------------------
-    start_step, resumed_from = 0, None
-    if resuming:
+    def _resume(self) -> tuple[int, Optional[Path], list[str]]:
+        """``(start step, checkpoint resumed from or None, warning lines for train.log)``."""
+        start_step, resumed_from = 0, None
+        if not self.resuming:
+            return start_step, resumed_from, []
+        run_dir, t = self.run_dir, self.t
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", CheckpointWarning)
             resumed_from, state = load_latest_checkpoint(run_dir)
@@ -358,164 +382,176 @@ def _train(loaded: LoadedConfig, run_dir: Path, resume: Optional[bool], existing
             warnings.warn(w.message, w.category, stacklevel=2)
         skipped = [str(w.message) for w in caught]
         if state is not None:
-            start_step = _restore(state, bare, opts, schedulers, emas, accelerator, world, run_dir)
-            for name, opt in optimizers.items():  # the checkpoint's param groups carry the old flags
+            start_step = _restore(state, self.bare, self.opts, self.schedulers, self.emas, self.accelerator,
+                                  self.world, run_dir)
+            for name, opt in self.optimizers.items():  # the checkpoint's param groups carry the old flags
                 set_optimizer_impl(opt, t.optimizer_impl, name)
-            if state.get("config") != loaded.to_yaml():
+            if state.get("config") != self.loaded.to_yaml():
                 msg = f"{run_dir}: the config differs from the one in {resumed_from.name}; continuing with the new one"
                 warnings.warn(msg, stacklevel=2)
                 skipped.append(msg)
-    else:
-        skipped = []
+        return start_step, resumed_from, skipped
 
-    if main:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        write_text_atomic(run_dir / "config.yaml", loaded.to_yaml())
-    monitor = Monitor(run_dir, total, start_step, mode=t.progress, active=main)
-    for msg in skipped:
-        monitor.line(f"warning: {msg}")
-    where = f"resuming from {resumed_from} at step {start_step}" if resumed_from else "starting"
-    monitor.line(f"blurmap {__version__} recipe {recipe.name}: {where}; {total} steps, {len(segments)} segments, "
-                 f"{world} process(es), device {accelerator.device}, precision {t.mixed_precision}")
+    def _open_monitor(self, skipped: list[str]) -> None:
+        t, run_dir = self.t, self.run_dir
+        if self.main:
+            run_dir.mkdir(parents=True, exist_ok=True)
+            write_text_atomic(run_dir / "config.yaml", self.loaded.to_yaml())
+        self.monitor = Monitor(run_dir, self.total, self.start_step, mode=t.progress, active=self.main)
+        for msg in skipped:
+            self.monitor.line(f"warning: {msg}")
+        where = f"resuming from {self.resumed_from} at step {self.start_step}" if self.resumed_from else "starting"
+        self.monitor.line(
+            f"blurmap {__version__} recipe {self.recipe.name}: {where}; {self.total} steps, {len(self.segments)} "
+            f"segments, {self.world} process(es), device {self.accelerator.device}, precision {t.mixed_precision}")
+        self.ctx = Context(self.accelerator, self.models, self.bare, self.opts, self.cfg, t.grad_clip, self.total)
+        self.result = TrainResult(run_dir=run_dir, step=self.start_step, total_steps=self.total,
+                                  resumed_from=self.resumed_from)
+        self.pin = self.accelerator.device.type == "cuda"
+        self.running: dict[str, list[float]] = {}
+        self.t_last, self.n_last = time.monotonic(), self.start_step
+        self.t_start = self.t_last
+        self.out_of_time = False
+        self.warned: set[str] = set()
 
-    ctx = Context(accelerator, models, bare, opts, cfg, t.grad_clip, total)
-    result = TrainResult(run_dir=run_dir, step=start_step, total_steps=total, resumed_from=resumed_from)
-    pin = accelerator.device.type == "cuda"
-    running: dict[str, list[float]] = {}
-    t_last, n_last = time.monotonic(), start_step
-    t_start = t_last
-    warned: set[str] = set()
+    # --- checkpoints and validation (every process waits for the main one) -----------------------
+    def checkpoint(self, step: int) -> None:
+        self.accelerator.wait_for_everyone()
+        if self.main:
+            state = _state(step, self.bare, self.opts, self.schedulers, self.emas, self.accelerator, self.specs,
+                           self.segments, self.loaded, self.recipe.name, self.world)
+            path = save_checkpoint(self.run_dir, step, state, keep=self.t.keep_checkpoints)
+            self.monitor.line(f"checkpoint {path}", echo=False)
+        self.accelerator.wait_for_everyone()
 
-    def checkpoint(step: int) -> None:
-        accelerator.wait_for_everyone()
-        if main:
-            state = _state(step, bare, opts, schedulers, emas, accelerator, specs, segments, loaded, recipe.name, world)
-            path = save_checkpoint(run_dir, step, state, keep=t.keep_checkpoints)
-            monitor.line(f"checkpoint {path}", echo=False)
-        accelerator.wait_for_everyone()
+    def validate(self, step: int) -> None:
+        self.accelerator.wait_for_everyone()
+        if self.main and self.val_sets:
+            metrics = _validate(self.recipe, self.ctx, self.val_sets, self.bare, self.emas, self.monitor, step, self.t)
+            self.result.val_metrics = metrics
+            self.monitor.scalars(step, {f"val/{k}": v for k, v in metrics.items()}, self.ctx.phase_name or "end",
+                                 echo=True)
+        self.accelerator.wait_for_everyone()
 
-    def validate(step: int) -> None:
-        accelerator.wait_for_everyone()
-        if main and val_sets:
-            metrics = _validate(recipe, ctx, val_sets, bare, emas, monitor, step, t)
-            result.val_metrics = metrics
-            monitor.scalars(step, {f"val/{k}": v for k, v in metrics.items()}, ctx.phase_name or "end", echo=True)
-        accelerator.wait_for_everyone()
-
-    out_of_time = False
-    try:
-        for seg in segments[locate(segments, start_step):]:
-            if out_of_time:
-                break
-            trainable = _set_trainable(seg.phase, bare)
-            for n, m in bare.items():
-                m.train(n in trainable)
-            auto_opts = [n for n, o in optimizers.items()
-                         if any(p.requires_grad for g in o.param_groups for p in g["params"])]
-            offset = max(0, start_step - seg.start)
-            loaders = {}
-            for data in seg.phase.data_names:
-                first = seg.cursors[data] + offset * t.accum_steps
-                loaders[data] = iter(make_stream_loader(
-                    datasets[data], recipe.train_transform(data), name=data, seed=t.seed, batch=t.batch_size,
-                    rank=rank, world=world, start=first, stop=seg.cursors[data] + seg.steps * t.accum_steps,
-                    num_workers=t.num_workers, pin_memory=pin))
-            ctx.phase, ctx.phase_name = seg.phase, seg.name
-            # Models with nothing to train in this phase run bare: a DDP wrapper whose forward
-            # produces no parameter gradients would wait forever for them (or fail next step).
-            ctx.models = {n: (models[n] if n in trainable else bare[n]) for n in bare}
-            ctx.phase_steps = seg.top_steps
-            sync_models = [models[n] for n in trainable if n in models]
-            for step in range(seg.start + offset, seg.stop):
-                seed_everything(derive_seed(t.seed, "step", rank, step))
-                for o in opts.values():
-                    o.zero_grad(set_to_none=True)
-                ctx.step, ctx.phase_step = step, step - seg.top_start
-                first = seg.phase.data_names[0]
-                ctx.epoch = (seg.cursors[first] / t.accum_steps + step - seg.start) / steps_per_epoch[first]
-                ctx.stepped = set()
-                accelerator.step = 0  # keep Accelerate's accumulation counter aligned with our steps
-                for _ in range(t.accum_steps):
-                    raw = {n: next(it) for n, it in loaders.items()}
-                    batch = raw[seg.phase.data_names[0]] if isinstance(seg.phase.data, str) else raw
-                    batch = _to_device(batch, accelerator.device, t.channels_last)
-                    ctx.manual = False
-                    with accelerator.accumulate(*sync_models):
-                        with accelerator.autocast():
-                            losses = recipe.step(batch, ctx)
-                        if not ctx.manual:
-                            if "loss" not in losses:
-                                raise ConfigError(f"recipe {recipe.name!r}: step() returned no 'loss' and did not call ctx.backward")
-                            accelerator.backward(losses["loss"])
-                            for n in auto_opts:
-                                ctx.optimizer_step(n)
-                    for k, v in losses.items():
-                        val = _scalar(v)
-                        if val is not None and not k.startswith("_"):
-                            running.setdefault(f"loss/{k}", []).append(val)
-                            if not math.isfinite(val) and f"nonfinite/{k}" not in warned:
-                                warned.add(f"nonfinite/{k}")
-                                monitor.line(f"warning: loss {k!r} is {val} at step {step} (phase {seg.name})")
-                for s in schedulers.values():
-                    s.step()
-                for n, e in emas.items():
-                    e.update(bare[n])
-                done = step + 1
-                result.step = done
-                monitor.progress(done, seg.name, {k.split("/", 1)[1]: v[-1] for k, v in running.items()})
-                if done % t.log_every == 0 or done == total:
-                    now = time.monotonic()
-                    scalars = {k: float(np.mean(v)) for k, v in running.items()}
-                    for n, o in optimizers.items():
-                        scalars[f"lr/{n}"] = float(o.param_groups[0]["lr"])
-                    scalars["phase"] = float(seg.top_index)
-                    scalars["epoch"] = ctx.epoch + 1.0 / steps_per_epoch[seg.phase.data_names[0]]
-                    dt = max(now - t_last, 1e-9)
-                    scalars["throughput/steps_per_s"] = (done - n_last) / dt
-                    scalars["throughput/samples_per_s"] = (done - n_last) * global_batch / dt
-                    monitor.scalars(done, scalars, seg.name)
-                    result.history.append((done, scalars))
-                    running.clear()
-                    t_last, n_last = now, done
-                if t.val_every and done % t.val_every == 0 and done != total:
-                    validate(done)
-                if done % t.checkpoint_every == 0 and done != total:
-                    checkpoint(done)
-                if t.max_minutes and done != total and _out_of_time(t_start, t.max_minutes, accelerator):
-                    out_of_time = True
-                    monitor.line(f"train.max_minutes={t.max_minutes:g} reached at step {done} of {total}; "
-                                 "run the same command to continue")
+    # --- the run ---------------------------------------------------------------------------------
+    def run(self) -> TrainResult:
+        run_dir, total, monitor = self.run_dir, self.total, self.monitor
+        try:
+            for seg in self.segments[locate(self.segments, self.start_step):]:
+                self._run_segment(seg)
+                if self.out_of_time:
                     break
-        end = result.step if out_of_time else total
-        if start_step < end or not list_checkpoints(run_dir):
-            checkpoint(end)
-        validate(end)
-        if main:
-            result.final_weights = _export_final(run_dir, bare, emas, specs, recipe.name, end, monitor)
-        accelerator.wait_for_everyone()
-        monitor.line(f"done: {end} steps; final weights in {run_dir / 'final'}")
-    except KeyboardInterrupt:
-        last = list_checkpoints(run_dir)
-        monitor.line(f"interrupted after step {result.step}; run the same command to resume from "
-                     f"{last[-1].name if last else 'the start (no checkpoint yet)'}")
-        raise
-    finally:
-        monitor.close()
-    # The process group (if any) stays up so a process may train again; the CLI tears it down.
-    return result
+            end = self.result.step if self.out_of_time else total
+            if self.start_step < end or not list_checkpoints(run_dir):
+                self.checkpoint(end)
+            self.validate(end)
+            if self.main:
+                self.result.final_weights = _export_final(run_dir, self.bare, self.emas, self.specs, self.recipe.name,
+                                                          end, monitor)
+            self.accelerator.wait_for_everyone()
+            monitor.line(f"done: {end} steps; final weights in {run_dir / 'final'}")
+        except KeyboardInterrupt:
+            last = list_checkpoints(run_dir)
+            monitor.line(f"interrupted after step {self.result.step}; run the same command to resume from "
+                         f"{last[-1].name if last else 'the start (no checkpoint yet)'}")
+            raise
+        finally:
+            monitor.close()
+        # The process group (if any) stays up so a process may train again; the CLI tears it down.
+        return self.result
 
+    def _run_segment(self, seg: Segment) -> None:
+        t, bare, ctx = self.t, self.bare, self.ctx
+        trainable = _set_trainable(seg.phase, bare)
+        for n, m in bare.items():
+            m.train(n in trainable)
+        auto_opts = [n for n, o in self.optimizers.items()
+                     if any(p.requires_grad for g in o.param_groups for p in g["params"])]
+        offset = max(0, self.start_step - seg.start)
+        loaders = {}
+        for data in seg.phase.data_names:
+            first = seg.cursors[data] + offset * t.accum_steps
+            loaders[data] = iter(make_stream_loader(
+                self.datasets[data], self.recipe.train_transform(data), name=data, seed=t.seed, batch=t.batch_size,
+                rank=self.rank, world=self.world, start=first, stop=seg.cursors[data] + seg.steps * t.accum_steps,
+                num_workers=t.num_workers, pin_memory=self.pin))
+        ctx.phase, ctx.phase_name = seg.phase, seg.name
+        # Models with nothing to train in this phase run bare: a DDP wrapper whose forward
+        # produces no parameter gradients would wait forever for them (or fail next step).
+        ctx.models = {n: (self.models[n] if n in trainable else bare[n]) for n in bare}
+        ctx.phase_steps = seg.top_steps
+        sync_models = [self.models[n] for n in trainable if n in self.models]
+        for step in range(seg.start + offset, seg.stop):
+            self._run_step(seg, step, loaders, auto_opts, sync_models)
+            done = step + 1
+            if t.max_minutes and done != self.total and _out_of_time(self.t_start, t.max_minutes, self.accelerator):
+                self.out_of_time = True
+                self.monitor.line(f"train.max_minutes={t.max_minutes:g} reached at step {done} of {self.total}; "
+                                  "run the same command to continue")
+                break
 
-def _out_of_time(t_start: float, max_minutes: float, accelerator) -> bool:
-    """Whether ``max_minutes`` of wall time have passed since ``t_start``, agreed by every process.
+    def _run_step(self, seg: Segment, step: int, loaders: dict, auto_opts: list[str], sync_models: list) -> None:
+        t, ctx, accelerator, recipe = self.t, self.ctx, self.accelerator, self.recipe
+        seed_everything(derive_seed(t.seed, "step", self.rank, step))
+        for o in self.opts.values():
+            o.zero_grad(set_to_none=True)
+        ctx.step, ctx.phase_step = step, step - seg.top_start
+        first = seg.phase.data_names[0]
+        ctx.epoch = (seg.cursors[first] / t.accum_steps + step - seg.start) / self.steps_per_epoch[first]
+        ctx.stepped = set()
+        accelerator.step = 0  # keep Accelerate's accumulation counter aligned with our steps
+        for _ in range(t.accum_steps):
+            raw = {n: next(it) for n, it in loaders.items()}
+            batch = raw[seg.phase.data_names[0]] if isinstance(seg.phase.data, str) else raw
+            batch = _to_device(batch, accelerator.device, t.channels_last)
+            ctx.manual = False
+            with accelerator.accumulate(*sync_models):
+                with accelerator.autocast():
+                    losses = recipe.step(batch, ctx)
+                if not ctx.manual:
+                    if "loss" not in losses:
+                        raise ConfigError(f"recipe {recipe.name!r}: step() returned no 'loss' and did not call ctx.backward")
+                    accelerator.backward(losses["loss"])
+                    for n in auto_opts:
+                        ctx.optimizer_step(n)
+            self._record_losses(losses, step, seg)
+        for s in self.schedulers.values():
+            s.step()
+        for n, e in self.emas.items():
+            e.update(self.bare[n])
+        done = step + 1
+        self.result.step = done
+        self.monitor.progress(done, seg.name, {k.split("/", 1)[1]: v[-1] for k, v in self.running.items()})
+        if done % t.log_every == 0 or done == self.total:
+            self._log(done, seg)
+        if t.val_every and done % t.val_every == 0 and done != self.total:
+            self.validate(done)
+        if done % t.checkpoint_every == 0 and done != self.total:
+            self.checkpoint(done)
 
-    The processes' clocks differ by a step or so; the decision is all-reduced (max) so that they
-    all leave the loop at the same step and none waits on a collective the others skip.
-    """
-    late = (time.monotonic() - t_start) / 60.0 >= max_minutes
-    if accelerator.num_processes > 1:
-        flag = torch.tensor([1.0 if late else 0.0], device=accelerator.device)
-        late = bool(accelerator.reduce(flag, reduction="max").item() > 0)
-    return late
+    def _record_losses(self, losses: Mapping, step: int, seg: Segment) -> None:
+        for k, v in losses.items():
+            val = _scalar(v)
+            if val is not None and not k.startswith("_"):
+                self.running.setdefault(f"loss/{k}", []).append(val)
+                if not math.isfinite(val) and f"nonfinite/{k}" not in self.warned:
+                    self.warned.add(f"nonfinite/{k}")
+                    self.monitor.line(f"warning: loss {k!r} is {val} at step {step} (phase {seg.name})")
+
+    def _log(self, done: int, seg: Segment) -> None:
+        now = time.monotonic()
+        scalars = {k: float(np.mean(v)) for k, v in self.running.items()}
+        for n, o in self.optimizers.items():
+            scalars[f"lr/{n}"] = float(o.param_groups[0]["lr"])
+        scalars["phase"] = float(seg.top_index)
+        scalars["epoch"] = self.ctx.epoch + 1.0 / self.steps_per_epoch[seg.phase.data_names[0]]
+        dt = max(now - self.t_last, 1e-9)
+        scalars["throughput/steps_per_s"] = (done - self.n_last) / dt
+        scalars["throughput/samples_per_s"] = (done - self.n_last) * self.global_batch / dt
+        self.monitor.scalars(done, scalars, seg.name)
+        self.result.history.append((done, scalars))
+        self.running.clear()
+        self.t_last, self.n_last = now, done
 
 
 def _state(step, bare, opts, schedulers, emas, accelerator, specs, segments, loaded, recipe_name, world) -> dict:
@@ -617,6 +653,19 @@ def _validate(recipe, ctx: Context, val_sets, bare, emas, monitor: Monitor, step
         for n, m in bare.items():
             m.train(modes[n])
     return out
+
+
+def _out_of_time(t_start: float, max_minutes: float, accelerator) -> bool:
+    """Whether ``max_minutes`` of wall time have passed since ``t_start``, agreed by every process.
+
+    The processes' clocks differ by a step or so; the decision is all-reduced (max) so that they
+    all leave the loop at the same step and none waits on a collective the others skip.
+    """
+    late = (time.monotonic() - t_start) / 60.0 >= max_minutes
+    if accelerator.num_processes > 1:
+        flag = torch.tensor([1.0 if late else 0.0], device=accelerator.device)
+        late = bool(accelerator.reduce(flag, reduction="max").item() > 0)
+    return late
 
 
 def _export_final(run_dir: Path, bare, emas, specs, recipe_name, step, monitor) -> dict:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import torch
 from torch import nn
 
 from blurmap import weights_data
@@ -17,7 +18,9 @@ from blurmap.errors import BlurmapError, WeightsError
 from blurmap.infer import Deblurrer
 from blurmap.models.capabilities import KIND_MODELS, NOT_DEBLURRERS
 
-__all__ = ["resolve_weights", "weights_model_name", "resolve_defocus_map_weights", "load_deblurrer"]
+__all__ = [
+    "resolve_weights", "weights_model_name", "resolve_defocus_map_weights", "load_deblurrer", "load_defocus_map_runner",
+]
 
 
 def _is_explicit_path(name_or_path: str | os.PathLike) -> bool:
@@ -125,3 +128,34 @@ def load_deblurrer(
         overlap=overlap,
         metadata={**meta, "path": str(path)},
     )
+
+
+class _DualPixelInput(nn.Module):
+    """Adapts a ``predict(left, right)`` defocus-map network to one stacked 6-channel input,
+    so the tiled engine can run it (tiles cut both views at the same place)."""
+
+    def __init__(self, net: nn.Module):
+        super().__init__()
+        self.net = net
+        self.receptive_field = getattr(net, "receptive_field", None)
+        self.size_multiple = getattr(net, "size_multiple", 1)
+
+    def predict(self, x: torch.Tensor) -> dict:
+        return {"image": x[:, :3], "map": self.net.predict(x[:, :3], x[:, 3:])["map"]}
+
+
+def load_defocus_map_runner(name_or_path: str | os.PathLike, *, device: str | None = "cpu",
+                            tile: int | None = None) -> Deblurrer:
+    """DefocusMapNet weights wrapped for tiled inference on stacked ``(B, 6, H, W)`` views.
+
+    The runner's ``"map"`` output is the signed CoC in px; see
+    :func:`blurmap.api.estimate_defocus_map`, which feeds it.
+
+    Raises:
+        WeightsError: no such file or name, or weights of another network.
+    """
+    from blurmap.weights import load_network
+
+    path, meta = resolve_defocus_map_weights(name_or_path)
+    return Deblurrer(_DualPixelInput(load_network(path)), name=meta["name"], device=device, tile=tile,
+                     metadata={**meta, "path": str(path)})
