@@ -160,3 +160,16 @@ def test_cpu_variant_learns_to_deblur_synthetic_dp(tmp_path):
     val = res.val_metrics
     print("held-out PSNR", val)
     assert val["psnr"] > val["psnr_input"] + 0.3, val
+
+
+def test_augmentation_follows_the_config_key_and_the_paper_default_is_none(dpdd_coc):
+    # the paper retrains IFAN without augmentation: its protocol is no rot90/flip
+    paper = yaml.safe_load((CONFIGS / "defocusgan_dpdd.yaml").read_text())
+    loaded = load_config(None, data=_shrink(paper, dpdd_coc))
+    assert loaded.cfg.augment is False
+    assert loaded.recipe_cls(loaded.cfg).train_transform("train").rot_flip is False
+    for name in ("defocusgan_cpu.yaml", "defocusgan_starter.yaml", "defocusgan_starter_ft.yaml"):
+        raw = yaml.safe_load((CONFIGS / name).read_text())
+        assert raw["augment"] is True, name
+    on = load_config(None, data={**_shrink(paper, dpdd_coc), "augment": True})
+    assert on.recipe_cls(on.cfg).train_transform("train").rot_flip is True
