@@ -40,7 +40,7 @@ def _task_function(task: str):
 def eval_command(
     task: str = typer.Option(..., "--task", help="Benchmark: defocus (DPDD layout) or local."),
     data: Path = typer.Option(..., "--data", help="Dataset root in the task's on-disk layout."),
-    weights: Path = typer.Option(..., "--weights", help="Model weights (.safetensors)."),
+    weights: str = typer.Option(..., "--weights", help="Weights file (.safetensors) or shipped name (defocus, local)."),
     split: str = typer.Option("test", "--split", help="Split to evaluate (test, val, train)."),
     bits: int = typer.Option(16, "--bits", help="Protocol bit depth: 16 (DPDD native) or 8."),
     lpips: str = typer.Option("alex", "--lpips", help="LPIPS backbone: alex (default), vgg or none."),

@@ -305,14 +305,14 @@ def evaluate_local_task(
     """
     import json
 
-    from blurmap.api import load_model
+    from blurmap.eval.runner import count_parameters, load_for_eval
 
     if bits not in (8, 16):
         raise BlurmapError(f"--bits must be 8 or 16, got {bits}")
     if regions == "none":
         regions = None
     lp = None if (lpips is None or str(lpips).lower() == "none") else lpips
-    deblurrer = load_model(weights, device=device, precision=precision)
+    deblurrer = load_for_eval(weights, device=device, precision=precision)
     net = deblurrer.model
     dataset = open_local_dataset(data, split)
     predictor = None
@@ -336,7 +336,7 @@ def evaluate_local_task(
             tmp.replace(dest)
     return {
         "table": table,
-        "params": sum(p.numel() for p in net.parameters()),
+        "params": count_parameters(net),
         "count": res["count"],
         "model": deblurrer.name,
         "result": res,

@@ -52,6 +52,14 @@ def build_model(name: str, **config) -> nn.Module:
     return MODEL_REGISTRY[name](**config)
 
 
+def count_parameters(model: nn.Module) -> int:
+    """Number of ALL parameters of ``model`` (trainable and frozen), as the papers count them.
+
+    The one parameter count of the project: evaluation reports, model cards and tests use it.
+    """
+    return sum(p.numel() for p in model.parameters())
+
+
 def available_models() -> list[str]:
     """Names accepted by :func:`build_model`."""
     _import_model_modules()

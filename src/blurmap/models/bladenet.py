@@ -39,7 +39,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from blurmap.models import register_model
+from blurmap.models import count_parameters, register_model  # count_parameters: re-exported (all parameters)
 
 __all__ = [
     "double_conv",
@@ -369,8 +369,3 @@ class BladeNet(nn.Module):
         from blurmap.models.fold import fold_batchnorm
 
         return fold_batchnorm(self)
-
-
-def count_parameters(module: nn.Module) -> int:
-    """Number of trainable parameters."""
-    return sum(p.numel() for p in module.parameters() if p.requires_grad)

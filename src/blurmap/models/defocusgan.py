@@ -49,6 +49,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from blurmap.models import count_parameters  # noqa: F401  (re-exported: all parameters)
 from blurmap.models import register_model
 from blurmap.models.blocks import RCAB, conv3x3
 
@@ -347,8 +348,3 @@ class DefocusGANGenerator(nn.Module):
     def predict(self, blurred: torch.Tensor) -> dict[str, torch.Tensor]:
         """Deblur without a map (inference convention). Returns ``{"image": (B,3,H,W) in [0,1]}``."""
         return {"image": self.forward(blurred).clamp(0.0, 1.0)}
-
-
-def count_parameters(model: nn.Module) -> int:
-    """Number of trainable parameters."""
-    return sum(p.numel() for p in model.parameters() if p.requires_grad)
