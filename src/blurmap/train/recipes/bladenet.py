@@ -78,7 +78,8 @@ class BladeNetConfig(RecipeConfig):
     reds_split: str = "train"
     #: train on LBS synthetic pairs at all (false for BladeNet-)
     use_lbs: bool = True
-    #: LBS backgrounds: "bundled" or a folder of sharp images (paper: REDS train_sharp frames)
+    #: LBS backgrounds: "bundled", a folder of sharp images, or a REDS root (paper: the
+    #: train_sharp frames of all clips; a REDS root walks train/train_sharp/<clip>/)
     lbs_backgrounds: str = "bundled"
     #: LBS moving/static objects: "bundled" or a PASCAL VOC 2012 root (paper: VOC)
     lbs_objects: str = "bundled"
