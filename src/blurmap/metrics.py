@@ -47,6 +47,7 @@ __all__ = [
     "masked_psnr",
     "masked_ssim",
     "quantize",
+    "to_8bit_like_opencv",
     "evaluate_pair",
     "LPIPS",
     "lpips_distance",
@@ -93,6 +94,36 @@ def quantize(x, bits: int) -> np.ndarray:
         raise ValueError(f"bits must be 8 or 16, got {bits}")
     peak = float(2**bits - 1)
     return np.round(np.clip(np.asarray(x, dtype=np.float64), 0.0, 1.0) * peak) / peak
+
+
+def to_8bit_like_opencv(x, bits: int) -> np.ndarray:
+    """A decoded ``bits``-deep image at the 8 bits OpenCV's default ``cv2.imread`` gives.
+
+    The published 8-bit DPDD scripts (DRBNet, LaKDNet, Restormer single-image) read PNGs with
+    ``cv2.imread(path)``, which keeps the high byte of a 16-bit sample: ``v8 = v16 >> 8`` (not
+    ``round(v16 / 257)``; the two differ by one level for about a quarter of the values).
+
+    Args:
+        x: array in ``[0, 1]`` as decoded from a file of depth ``bits``.
+        bits: the file's stored depth, 8 (returned as is, float64) or 16.
+
+    Returns:
+        float64 array on the 8-bit levels ``k / 255``, same shape.
+    """
+    a = np.asarray(x, dtype=np.float64)
+    if bits == 8:
+        return a
+    if bits != 16:
+        raise ValueError(f"bits must be 8 or 16, got {bits}")
+    v16 = np.round(np.clip(a, 0.0, 1.0) * 65535.0).astype(np.uint16)
+    return (v16 >> 8).astype(np.float64) / 255.0
+
+
+def _protocol_levels(x, stored_bits: int, bits: int | None) -> np.ndarray:
+    """``x`` (decoded from a ``stored_bits`` file) at the protocol depth ``bits`` (None = its own)."""
+    if bits == 8 and stored_bits == 16:
+        return to_8bit_like_opencv(x, 16)
+    return quantize(x, bits or stored_bits)
 
 
 def psnr(pred, gt) -> float:
@@ -440,8 +471,8 @@ def evaluate_folders(pred_dir, gt_dir, mask_dir=None, *, bits: int | None = None
                 failures.append(f"{mask_path}: mask size {mask_im.width}x{mask_im.height} differs from {gt_path}")
                 continue
             mask = quantize(mask_im.array, mask_im.bits).mean(axis=2)
-        pred = quantize(pred_im.array, bits or pred_im.bits)
-        gt = quantize(gt_im.array, bits or gt_im.bits)
+        pred = _protocol_levels(pred_im.array, pred_im.bits, bits)
+        gt = _protocol_levels(gt_im.array, gt_im.bits, bits)
         row = {"name": name, "pred": str(pred_path), "gt": str(gt_path)}
         if mask_path is not None:
             row["mask"] = str(mask_path)
