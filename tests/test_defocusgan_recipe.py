@@ -117,7 +117,8 @@ def test_ablation_config_builds_and_runs_one_step(path, dpdd_coc):
     logged = recipe.step(batch, _Ctx(models, opts, phase))
     gan = raw.get("discriminator", "patchgan") != "none"
     assert set(models) == ({"G", "D"} if gan else {"G"})
-    assert ("adv" in logged) == gan and ("d_gp" in logged) == gan
+    critic_log = "d_ragan_ls" if raw.get("gan_loss") == "ragan_ls" else "d_gp"  # RaGAN-LS has no penalty
+    assert ("adv" in logged) == gan and (critic_log in logged) == gan
     assert ("perceptual" in logged) == bool(raw.get("perceptual", True))
     assert all(torch.isfinite(torch.as_tensor(v)).all() for v in logged.values())
     for k, m in models.items():  # every model was updated
@@ -173,3 +174,14 @@ def test_augmentation_follows_the_config_key_and_the_paper_default_is_none(dpdd_
         assert raw["augment"] is True, name
     on = load_config(None, data={**_shrink(paper, dpdd_coc), "augment": True})
     assert on.recipe_cls(on.cfg).train_transform("train").rot_flip is True
+
+
+def test_doublegan_ablation_trains_its_critic_with_ragan_ls(dpdd_coc):
+    raw = yaml.safe_load((CONFIGS / "ablations" / "t6_ours_doublegan.yaml").read_text())
+    assert raw["gan_loss"] == "ragan_ls" and raw["discriminator"] == "double_discriminator"
+    loaded = load_config(None, data=_shrink(raw, dpdd_coc))
+    recipe = loaded.recipe_cls(loaded.cfg)
+    assert recipe.adversarial_loss().kind == "ragan_ls"
+    with pytest.raises(Exception, match="gan_loss"):
+        bad = load_config(None, data={**_shrink(raw, dpdd_coc), "gan_loss": "hinge"})
+        bad.recipe_cls(bad.cfg)
