@@ -23,8 +23,8 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import torch
@@ -38,7 +38,7 @@ ROWS = (
 #: the paper's Table 5 (DPDD), for the printed comparison
 PAPER = {"Gaussian": (22.56, 0.687, 0.054), "Butterworth": (23.31, 0.702, 0.049), "Ours (learned)": (23.56, 0.711, 0.049)}
 
-__all__ = ["ROWS", "PAPER", "schedule_overrides", "train_row", "score_row", "run_table5", "format_table5", "main"]
+__all__ = ["PAPER", "ROWS", "format_table5", "main", "run_table5", "schedule_overrides", "score_row", "train_row"]
 
 
 def default_config_dir() -> Path:

@@ -38,7 +38,7 @@ __all__ = ["layered_defocus_blur"]
 
 def _conv_per_layer(layers: torch.Tensor, kernels: torch.Tensor) -> torch.Tensor:
     """``layers (B, S, C, H, W)`` each convolved with its own ``kernels[s] (S, K, K)`` (zero padding)."""
-    b, n, c, h, w = layers.shape
+    n, (h, w) = layers.shape[1], layers.shape[-2:]
     k = kernels.shape[-1]
     p = k // 2
     fh, fw = h + p, w + p  # circular wrap only ever reads the zero padding
@@ -81,8 +81,8 @@ def layered_defocus_blur(
     # layers lo..hi; a pixel belongs to its floor radius and the one above it (as in
     # defocus_blur), so an integer-valued map (e.g. the all-zero start) still gets the
     # one-sided derivative in the map instead of the zero slope of a hat at its peak
-    lo = min(max(int(math.floor(float(cd.min()))), -r_max), r_max - 1)
-    hi = min(max(int(math.floor(float(cd.max()))), -r_max), r_max - 1) + 1
+    lo = min(max(math.floor(float(cd.min())), -r_max), r_max - 1)
+    hi = min(max(math.floor(float(cd.max())), -r_max), r_max - 1) + 1
     radii = torch.arange(lo, hi + 1, device=c.device)
     stack = _signed_stack(left, view, lo, hi)  # (S, K, K)
     base = torch.floor(cd).clamp(lo, hi - 1)
