@@ -98,3 +98,13 @@ def test_lbs_backgrounds_from_a_reds_root_come_from_every_clip(reds_three_clips)
         assert value == 10 * int(clip) + int(frame[:-4])  # the pixels are that frame's
         clips.add(clip)
     assert clips == {"000", "001", "002"}
+
+
+def test_the_lbs_dataset_of_the_recipe_sees_every_reds_frame(reds_three_clips):
+    from blurmap.train.config import load_config
+
+    lc = load_config("configs/bladenet_reds_voc.yaml", [f"reds_root={reds_three_clips}",
+                                                        f"lbs_backgrounds={reds_three_clips}", "lbs_objects=bundled"])
+    lbs = lc.recipe_cls(lc.cfg)._lbs(16, 2, 0)
+    assert len(lbs.backgrounds) == 6  # 3 clips x 2 frames, not just clip 000
+    assert lbs[0]["blur"].shape == (3, 16, 16)
