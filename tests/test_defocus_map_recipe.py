@@ -65,7 +65,7 @@ def test_paper_config_runs_f_then_alternates_g_and_f(dpdd, tmp_path):
 
 def test_bad_settings_are_config_errors(dpdd):
     base = {"recipe": "defocus_map", "data_root": str(dpdd)}
-    for bad in ({"data_root": None}, {"views": ["middle"]}, {"views": []}, {"f_epochs": 40},
+    for bad in ({"data_root": None}, {"views": ["middle"]}, {"views": []}, {"f_epochs": 40}, {"reblur_operator": "nope"},
                 {"data_root": None, "synthetic_count": 4, "synthetic_holdout": ["nope"]}):
         with pytest.raises(ConfigError):
             loaded = load_config(None, data={**base, **bad})
@@ -94,3 +94,18 @@ def test_lr_final_cosine_decays_the_trained_models_only(dpdd):
     with pytest.raises(ConfigError, match="lr_final"):
         loaded = load_config(None, data={"recipe": "defocus_map", "data_root": str(dpdd), "lr_final": 1.0})
         loaded.recipe_cls(loaded.cfg)
+
+
+@pytest.mark.parametrize("OPERATOR", ["interp", "layered"])
+def test_reblur_operators_train_f_through_the_engine(dpdd, tmp_path, OPERATOR):
+    raw = yaml.safe_load((CONFIGS / "defocus_map_dpdd.yaml").read_text())
+    raw.update(data_root=str(dpdd), channels=4, levels=1, blocks=1, max_coc=4.0, epochs=2, f_epochs=2,
+               lr=1e-3, loss_margin=4, reblur_operator=OPERATOR)
+    raw["train"] = {**raw["train"], "batch_size": 2, "crop_size": 32, "num_workers": 0, "progress": "none",
+                    "log_every": 1, "checkpoint_every": 1000}
+    res = train(load_config(None, data=raw), out=tmp_path / "run", resume=False)
+    assert res.step == res.total_steps == 2
+    from blurmap.weights import load_model
+
+    f = load_model(res.final_weights["f"], expected_name="defocus_map_net")
+    assert float(f.head.weight.detach().abs().sum()) > 0  # the layered loss's gradient reached f

@@ -12,7 +12,8 @@ from blurmap.train.config import load_config
 from blurmap.train.engine import train
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
-ABLATIONS = sorted((CONFIGS / "ablations").glob("*.yaml"))
+# the DefocusGAN ablations (Tables 4, 6); Table 5's t5_* rows train the defocus-map net (test_table5.py)
+ABLATIONS = sorted(p for p in (CONFIGS / "ablations").glob("*.yaml") if not p.name.startswith("t5_"))
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -117,7 +118,8 @@ def test_ablation_config_builds_and_runs_one_step(path, dpdd_coc):
     logged = recipe.step(batch, _Ctx(models, opts, phase))
     gan = raw.get("discriminator", "patchgan") != "none"
     assert set(models) == ({"G", "D"} if gan else {"G"})
-    assert ("adv" in logged) == gan and ("d_gp" in logged) == gan
+    critic_log = "d_ragan_ls" if raw.get("gan_loss") == "ragan_ls" else "d_gp"  # RaGAN-LS has no penalty
+    assert ("adv" in logged) == gan and (critic_log in logged) == gan
     assert ("perceptual" in logged) == bool(raw.get("perceptual", True))
     assert all(torch.isfinite(torch.as_tensor(v)).all() for v in logged.values())
     for k, m in models.items():  # every model was updated
@@ -160,3 +162,27 @@ def test_cpu_variant_learns_to_deblur_synthetic_dp(tmp_path):
     val = res.val_metrics
     print("held-out PSNR", val)
     assert val["psnr"] > val["psnr_input"] + 0.3, val
+
+
+def test_augmentation_follows_the_config_key_and_the_paper_default_is_none(dpdd_coc):
+    # the paper retrains IFAN without augmentation: its protocol is no rot90/flip
+    paper = yaml.safe_load((CONFIGS / "defocusgan_dpdd.yaml").read_text())
+    loaded = load_config(None, data=_shrink(paper, dpdd_coc))
+    assert loaded.cfg.augment is False
+    assert loaded.recipe_cls(loaded.cfg).train_transform("train").rot_flip is False
+    for name in ("defocusgan_cpu.yaml", "defocusgan_starter.yaml", "defocusgan_starter_ft.yaml"):
+        raw = yaml.safe_load((CONFIGS / name).read_text())
+        assert raw["augment"] is True, name
+    on = load_config(None, data={**_shrink(paper, dpdd_coc), "augment": True})
+    assert on.recipe_cls(on.cfg).train_transform("train").rot_flip is True
+
+
+def test_doublegan_ablation_trains_its_critic_with_ragan_ls(dpdd_coc):
+    raw = yaml.safe_load((CONFIGS / "ablations" / "t6_ours_doublegan.yaml").read_text())
+    assert raw["gan_loss"] == "ragan_ls" and raw["discriminator"] == "double_discriminator"
+    loaded = load_config(None, data=_shrink(raw, dpdd_coc))
+    recipe = loaded.recipe_cls(loaded.cfg)
+    assert recipe.adversarial_loss().kind == "ragan_ls"
+    with pytest.raises(Exception, match="gan_loss"):
+        bad = load_config(None, data={**_shrink(raw, dpdd_coc), "gan_loss": "hinge"})
+        bad.recipe_cls(bad.cfg)

@@ -77,7 +77,8 @@ def test_eval_equals_metrics_on_written_outputs(dpdd, weights, tmp_path, capsys,
     # the blurred-input baseline row, against an independent PSNR of the quantised images
     src = read_image(dpdd / "test_c/source/1P0A2000.png").array.astype(np.float64)
     gt = read_image(dpdd / "test_c/target/1P0A2001.png").array.astype(np.float64)
-    q = lambda a: np.round(np.clip(a, 0, 1) * (2**bits - 1)) / (2**bits - 1)  # noqa: E731
+    # 16-bit: all levels kept; 8-bit: the high byte, as OpenCV's default imread reads 16-bit PNGs
+    q = (lambda a: np.round(a * 65535) / 65535) if bits == 16 else (lambda a: (np.round(a * 65535).astype(int) >> 8) / 255)  # noqa: E731
     first = next(r for r in report["images"] if r["name"] == "1P0A2001")
     assert first["input"]["psnr"] == pytest.approx(10 * np.log10(1 / np.mean((q(src) - q(gt)) ** 2)), abs=1e-9)
 

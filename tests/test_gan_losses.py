@@ -115,3 +115,35 @@ def test_perceptual_loss_with_offline_vgg16():
     x = torch.rand(1, 3, 32, 32)
     assert loss(x, x).item() == 0.0
     assert loss(x, x.flip(-1)).item() > 0.0
+
+
+def test_ragan_ls_against_hand_computation():
+    from blurmap.losses.adversarial import ragan_ls_critic_loss, ragan_ls_generator_loss
+
+    real = torch.tensor([2.0, 4.0]).view(1, 1, 1, 2)  # mean 3
+    fake = torch.tensor([0.0, 1.0]).view(1, 1, 1, 2)  # mean 0.5
+    # critic: ((r - 0.5 - 1)^2 -> 0.25, 6.25; (f - 3 + 1)^2 -> 4, 1) -> (3.25 + 2.5) / 2
+    assert ragan_ls_critic_loss(real, fake).item() == pytest.approx(2.875)
+    # generator: ((r - 0.5 + 1)^2 -> 6.25, 20.25; (f - 3 - 1)^2 -> 16, 9) -> (13.25 + 12.5) / 2
+    assert ragan_ls_generator_loss(real, fake).item() == pytest.approx(12.875)
+    # the critic's optimum: real scores 1 above the fake mean, fake scores 1 below the real mean
+    assert ragan_ls_critic_loss(torch.ones(1, 1, 2, 2), torch.zeros(1, 1, 2, 2)).item() == 0.0
+    # two heads add up
+    both = ragan_ls_critic_loss({"patch": real, "full": real}, {"patch": fake, "full": fake})
+    assert both.item() == pytest.approx(2 * 2.875)
+
+
+def test_ragan_ls_bundle_has_no_penalty_and_needs_real_images_for_the_generator():
+    torch.manual_seed(0)
+    critic = nn.Conv2d(3, 1, 3)
+    real, fake = torch.rand(2, 3, 8, 8), torch.rand(2, 3, 8, 8, requires_grad=True)
+    loss = DefocusAdversarialLoss(weighted=False, kind="ragan_ls")
+    d = loss.critic_loss(critic, real, fake, None)
+    assert set(d) == {"loss", "ragan_ls"}
+    g = loss.generator_loss(critic, fake, None, real=real)
+    g.backward()
+    assert fake.grad is not None and fake.grad.abs().sum() > 0
+    with pytest.raises(ValueError, match="real"):
+        loss.generator_loss(critic, fake, None)
+    with pytest.raises(ValueError, match="gan loss"):
+        DefocusAdversarialLoss(kind="hinge")

@@ -10,7 +10,7 @@ from scipy.ndimage import gaussian_filter
 
 from blurmap.cli import main
 from blurmap.io import read_image, write_image
-from blurmap.metrics import LPIPS, evaluate_pair, quantize
+from blurmap.metrics import LPIPS, evaluate_pair, to_8bit_like_opencv
 
 
 def _scene(seed, size=48):
@@ -48,8 +48,9 @@ def test_json_equals_library_numbers(folders, tmp_path, capsys):
     lp = LPIPS("alex")
     rows = []
     for i in range(2):
-        p = quantize(read_image(pred / f"img{i}.tif").array, 8)
-        g = quantize(read_image(gt / f"img{i}.png").array, 8)
+        # both files are 16-bit: the 8-bit protocol keeps their high byte (OpenCV's imread)
+        p = to_8bit_like_opencv(read_image(pred / f"img{i}.tif").array, 16)
+        g = to_8bit_like_opencv(read_image(gt / f"img{i}.png").array, 16)
         m = read_image(mask / f"img{i}.png").array[..., 0]
         ref = evaluate_pair(p, g, mask=m, lpips=lp)
         row = res["images"][i]

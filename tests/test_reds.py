@@ -61,3 +61,50 @@ def test_reds_errors(reds_root, tmp_path):
     with pytest.raises(BlurmapError, match="REDS layout"):
         REDSDataset(reds_root, "val")
     assert REDSDataset(reds_root, "train", clips=["001"]).flow_pair(0) is not None
+
+
+@pytest.fixture
+def reds_three_clips(tmp_path):
+    """3 clips of 2 sharp frames; every frame's pixels say its clip (value 10 * clip + frame)."""
+    for c in range(3):
+        for k in range(2):
+            _png(tmp_path / "train" / "train_sharp" / f"{c:03d}" / f"{k:08d}.png",
+                 np.full((16, 24, 3), 10 * c + k, np.uint8))
+    return tmp_path
+
+
+def test_reds_sharp_frames_walks_every_clip(reds_three_clips, tmp_path_factory):
+    from blurmap.data.reds import reds_sharp_frames
+
+    frames = reds_sharp_frames(reds_three_clips)
+    assert [f"{p.parent.name}/{p.stem}" for p in frames] == [f"{c:03d}/{k:08d}" for c in range(3) for k in range(2)]
+    assert reds_sharp_frames(reds_three_clips / "train" / "train_sharp") == frames
+    plain = tmp_path_factory.mktemp("plain")
+    _png(plain / "a.png", np.zeros((4, 4, 3), np.uint8))
+    assert reds_sharp_frames(plain) is None  # an ordinary image folder
+
+
+def test_lbs_backgrounds_from_a_reds_root_come_from_every_clip(reds_three_clips):
+    from blurmap.synth.sources import SceneSource
+
+    src = SceneSource(str(reds_three_clips), flag="lbs_backgrounds")
+    assert len(src) == 6
+    rng = np.random.default_rng(0)
+    clips = set()
+    for _ in range(60):
+        scene = src.draw_random(rng, (16, 24))
+        clip, frame = scene["name"].split("/")
+        value = round(float(scene["image"][0, 0, 0]) * 255)
+        assert value == 10 * int(clip) + int(frame[:-4])  # the pixels are that frame's
+        clips.add(clip)
+    assert clips == {"000", "001", "002"}
+
+
+def test_the_lbs_dataset_of_the_recipe_sees_every_reds_frame(reds_three_clips):
+    from blurmap.train.config import load_config
+
+    lc = load_config("configs/bladenet_reds_voc.yaml", [f"reds_root={reds_three_clips}",
+                                                        f"lbs_backgrounds={reds_three_clips}", "lbs_objects=bundled"])
+    lbs = lc.recipe_cls(lc.cfg)._lbs(16, 2, 0)
+    assert len(lbs.backgrounds) == 6  # 3 clips x 2 frames, not just clip 000
+    assert lbs[0]["blur"].shape == (3, 16, 16)

@@ -40,9 +40,10 @@ def _task_function(task: str):
 def eval_command(
     task: str = typer.Option(..., "--task", help="Benchmark: defocus (DPDD layout) or local."),
     data: Path = typer.Option(..., "--data", help="Dataset root in the task's on-disk layout."),
-    weights: Path = typer.Option(..., "--weights", help="Model weights (.safetensors)."),
+    weights: str = typer.Option(..., "--weights", help="Weights file (.safetensors) or shipped name (defocus, local)."),
     split: str = typer.Option("test", "--split", help="Split to evaluate (test, val, train)."),
-    bits: int = typer.Option(16, "--bits", help="Protocol bit depth: 16 (DPDD native) or 8."),
+    bits: int = typer.Option(16, "--bits", help="Protocol bit depth: 16 (DPDD native) or 8 (16-bit PNGs read as OpenCV's imread does: "
+                                 "high byte; the 8-bit published numbers)."),
     lpips: str = typer.Option("alex", "--lpips", help="LPIPS backbone: alex (default), vgg or none."),
     indoor_list: Optional[Path] = typer.Option(None, "--indoor-list", help="Text file of indoor scene names -> indoor/outdoor rows."),
     out: Optional[Path] = typer.Option(None, "-o", "--out", help="Write restored images, JSON, Markdown and a best/worst grid here."),
@@ -64,5 +65,9 @@ def eval_command(
     print(f"{task} benchmark: {data} ({split}, {report['count']} images, {bits}-bit, LPIPS {lpips}); "
           f"model {report.get('model')} with {report['params'] / 1e6:.2f} M parameters")
     print(report["table"], end="")
+    if task == "defocus":
+        from blurmap.eval.protocol import protocol_note
+
+        print(protocol_note(bits))
     if out is not None:
         print(f"wrote {out}")

@@ -25,7 +25,7 @@ from torch.utils.data import Dataset
 from blurmap.data.paired import IMAGE_SUFFIXES, check_same_size, load_rgb
 from blurmap.errors import BlurmapError
 
-__all__ = ["REDSDataset", "REDSVideo", "reds_clip_dirs"]
+__all__ = ["REDSDataset", "REDSVideo", "reds_clip_dirs", "reds_sharp_frames"]
 
 
 def _frames(folder: Path) -> list[Path]:
@@ -41,6 +41,27 @@ def reds_clip_dirs(root: str | Path, split: str, kind: str) -> dict[str, Path]:
     if not base.is_dir():
         return {}
     return {p.name: p for p in sorted(base.iterdir()) if p.is_dir()}
+
+
+def reds_sharp_frames(folder: str | Path, split: str = "train") -> list[Path] | None:
+    """Every sharp frame of every clip when ``folder`` is a REDS root or a ``<split>_sharp`` folder.
+
+    The paper's LBS backgrounds are REDS sharp frames: all of them, not one clip. Accepts
+    ``ROOT`` (walks ``ROOT/<split>/<split>_sharp/<clip>/<frame>``) or the
+    ``ROOT/<split>/<split>_sharp`` folder itself (any folder named ``*_sharp`` whose
+    sub-folders hold the frames).
+
+    Returns:
+        the frames sorted by ``(clip, frame)``, or None when ``folder`` is not in that layout
+        (then it is an ordinary folder of images).
+    """
+    folder = Path(folder)
+    clips = reds_clip_dirs(folder, split, "sharp")
+    if not clips and folder.name.endswith("_sharp") and folder.is_dir():
+        clips = {p.name: p for p in sorted(folder.iterdir()) if p.is_dir()}
+    if not clips:
+        return None
+    return [f for _, d in sorted(clips.items()) for f in _frames(d)]
 
 
 class REDSDataset(Dataset):

@@ -94,6 +94,7 @@ def evaluate_defocus(
             existing output. Nothing is left in ``out`` on error.
     """
     from blurmap.eval.folders import evaluate_folders
+    from blurmap.eval.protocol import read_protocol_image
     from blurmap.eval.runner import count_parameters, load_restoration_model, restore_image
     from blurmap.io import read_image, write_image
     from blurmap.metrics import LPIPS, evaluate_pair, quantize
@@ -125,21 +126,22 @@ def evaluate_defocus(
     try:
         restored_dir = work / "restored"
         restored_dir.mkdir()
+        gt_dir = items[0].target.parent
         thumbs: dict[str, tuple] = {}
         source_of: dict[str, str] = {}
         input_rows: dict[str, dict] = {}
         for it in items:
             if progress is not None:
                 progress(it.name)
-            blurred = read_image(it.source).array
+            blurred = read_protocol_image(it.source, bits)  # 8-bit protocol: 8-bit input too
             result = restore_image(model, blurred, device=device, precision=precision, tile=tile)
             write_image(restored_dir / f"{it.target.stem}.png", result, bits=bits)
             thumbs[it.target.stem] = (thumbnail(blurred), thumbnail(result))
             source_of[it.target.stem] = it.name
             if with_input:  # the blurred input scored the same way: the "do nothing" baseline
-                gt = read_image(it.target).array
+                gt = read_protocol_image(it.target, bits)
                 input_rows[it.target.stem] = evaluate_pair(quantize(blurred, bits), quantize(gt, bits), lpips=lpips_model)
-        report_m, failures = evaluate_folders(restored_dir, items[0].target.parent, bits=bits, lpips=lpips_model)
+        report_m, failures = evaluate_folders(restored_dir, gt_dir, bits=bits, lpips=lpips_model)
         if failures:
             raise BlurmapError(failures[0])
         rows = [r for r in report_m["images"] if r["name"] in source_of]

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from blurmap.metrics import LPIPS, evaluate_pair, quantize
+from blurmap.metrics import LPIPS, evaluate_pair, protocol_levels, quantize
 
 __all__ = ["METRIC_KEYS", "pair_folders", "evaluate_folders"]
 
@@ -125,8 +125,8 @@ def evaluate_folders(pred_dir, gt_dir, mask_dir=None, *, bits: int | None = None
                 failures.append(f"{mask_path}: mask size {mask_im.width}x{mask_im.height} differs from {gt_path}")
                 continue
             mask = quantize(mask_im.array, mask_im.bits).mean(axis=2)
-        pred = quantize(pred_im.array, bits or pred_im.bits)
-        gt = quantize(gt_im.array, bits or gt_im.bits)
+        pred = protocol_levels(pred_im.array, pred_im.bits, bits)
+        gt = protocol_levels(gt_im.array, gt_im.bits, bits)
         row = {"name": name, "pred": str(pred_path), "gt": str(gt_path)}
         if mask_path is not None:
             row["mask"] = str(mask_path)

@@ -279,14 +279,14 @@ def evaluate_local_task(
     """
     import json
 
-    from blurmap.weights_data.loader import load_deblurrer as load_model
+    from blurmap.eval.runner import load_for_eval
 
     if bits not in (8, 16):
         raise BlurmapError(f"--bits must be 8 or 16, got {bits}")
     if regions == "none":
         regions = None
     lp = None if (lpips is None or str(lpips).lower() == "none") else lpips
-    deblurrer = load_model(weights, device=device, precision=precision)
+    deblurrer = load_for_eval(weights, device=device, precision=precision)
     net = deblurrer.model
     dataset = open_local_dataset(data, split)
     predictor = None

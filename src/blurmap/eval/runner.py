@@ -14,23 +14,43 @@ import numpy as np
 import torch
 from torch import nn
 
-from blurmap.models import count_parameters  # noqa: F401 (evaluation reports it; callers import it from here)
+from blurmap.models import count_parameters as _count_parameters
+
+
+def load_for_eval(weights: str | Path, *, device: str = "cpu", precision: str = "fp32"):
+    """Load a weights file or a shipped name (``defocus``, ``local``, ...) for evaluation.
+
+    The one loader of every ``blurmap eval`` task: names resolve exactly as in ``blurmap
+    deblur`` (:func:`blurmap.load_model`), and weights that restore no image (a DefocusMapNet)
+    are refused with one line.
+
+    Returns:
+        :class:`blurmap.infer.Deblurrer` (its ``.model`` is in eval mode, ``.metadata`` holds
+        ``"name"``, ``"config"`` and ``"path"``).
+
+    Raises:
+        WeightsError: missing/corrupt file, unknown name, or weights that are not a restoration model.
+    """
+    from blurmap.weights_data.loader import load_deblurrer
+
+    return load_deblurrer(str(weights), device=device, precision=precision)
 
 
 def load_restoration_model(weights: str | Path) -> tuple[nn.Module, dict]:
-    """Load a weights file (any registered restoration model).
+    """Load a weights file or shipped name (any registered restoration model).
 
     Returns:
         ``(model in eval mode, metadata dict with "name" and "config")``.
 
     Raises:
-        WeightsError: missing/corrupt file or weights that do not fit the stored model.
+        WeightsError: see :func:`load_for_eval`.
     """
-    from blurmap.weights import load_network as load_model
-    from blurmap.weights import read_metadata
+    d = load_for_eval(weights)
+    return d.model.eval(), d.metadata
 
-    model = load_model(weights)
-    return model, read_metadata(weights)
+
+#: every parameter of the network (frozen ones too), the count the papers report
+count_parameters = _count_parameters
 
 
 def restore_image(model: nn.Module, image: np.ndarray, *, device: str = "cpu", precision: str = "fp32",

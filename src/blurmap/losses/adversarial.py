@@ -18,6 +18,16 @@ says "the larger the radius of the CoC, the greater the weight". Choices made he
 
 A discriminator may return a tensor ``(B, 1, h, w)`` or a dict of them (the double GAN's
 ``{"patch", "full"}``); losses are summed over the dict's heads.
+
+``kind="ragan_ls"`` is the relativistic average least-squares GAN (RaGAN-LS) that
+DeblurGAN-v2 trains its double-scale discriminator with (Table 6's "doubleGAN" row): with
+``Dr``, ``Df`` the score grids of real and restored images and ``mean`` over batch and grid,
+
+* critic: ``(E[(Dr - mean(Df) - 1)^2] + E[(Df - mean(Dr) + 1)^2]) / 2``,
+* generator: ``(E[(Dr - mean(Df) + 1)^2] + E[(Df - mean(Dr) - 1)^2]) / 2``,
+
+per head, summed over heads, without a gradient penalty. With ``weighted=True`` the
+expectations are ``phi``-weighted means (the relativistic averages stay plain means).
 """
 
 from __future__ import annotations
@@ -116,31 +126,82 @@ def gradient_penalty(critic: nn.Module, real: torch.Tensor, fake: torch.Tensor, 
     return ((grad.flatten(1).norm(2, dim=1) - 1.0) ** 2).mean()
 
 
+def _ls_term(score: torch.Tensor, target: torch.Tensor, defocus_map: torch.Tensor | None, **phi_kw) -> torch.Tensor:
+    """``E[(score - target)^2]``, phi-weighted over the score grid when a map is given."""
+    sq = (score.float() - target) ** 2
+    if defocus_map is None:
+        return sq.mean()
+    return (defocus_weights(defocus_map, tuple(score.shape[-2:]), **phi_kw) * sq).mean()
+
+
+def ragan_ls_critic_loss(real_scores, fake_scores, defocus_map: torch.Tensor | None = None, **phi_kw) -> torch.Tensor:
+    """RaGAN-LS critic loss (module docstring), summed over heads."""
+    total = 0.0
+    for r, f in zip(_heads(real_scores), _heads(fake_scores)):
+        r_bar, f_bar = r.float().mean(), f.float().mean()
+        total = total + 0.5 * (_ls_term(r, f_bar + 1.0, defocus_map, **phi_kw)
+                               + _ls_term(f, r_bar - 1.0, defocus_map, **phi_kw))
+    return total
+
+
+def ragan_ls_generator_loss(real_scores, fake_scores, defocus_map: torch.Tensor | None = None, **phi_kw) -> torch.Tensor:
+    """RaGAN-LS generator loss (module docstring; the targets of the critic swapped), summed over heads."""
+    total = 0.0
+    for r, f in zip(_heads(real_scores), _heads(fake_scores)):
+        r_bar, f_bar = r.float().mean(), f.float().mean()
+        total = total + 0.5 * (_ls_term(r, f_bar - 1.0, defocus_map, **phi_kw)
+                               + _ls_term(f, r_bar + 1.0, defocus_map, **phi_kw))
+    return total
+
+
+#: adversarial objectives of :class:`DefocusAdversarialLoss`
+GAN_KINDS = ("wgan_gp", "ragan_ls")
+
+
 class DefocusAdversarialLoss(nn.Module):
     """Bundle of the generator / critic losses with one configuration.
 
     Args:
         weighted: True = defocus adversarial loss (eq. 7), False = original (uniform) loss.
         bins, bin_weights, normalize: see :func:`defocus_weights`.
-        gp_weight: WGAN-GP lambda (10 as in Gulrajani et al.).
+        gp_weight: WGAN-GP lambda (10 as in Gulrajani et al.); unused by ``ragan_ls``.
+        kind: ``"wgan_gp"`` (paper, eq. 7) or ``"ragan_ls"`` (DeblurGAN-v2's double GAN).
     """
 
     def __init__(self, weighted: bool = True, bins: Sequence[float] = DEFAULT_COC_BINS,
                  bin_weights: Sequence[float] = DEFAULT_BIN_WEIGHTS, normalize: bool = True,
-                 gp_weight: float = 10.0):
+                 gp_weight: float = 10.0, kind: str = "wgan_gp"):
         super().__init__()
+        if kind not in GAN_KINDS:
+            raise ValueError(f"gan loss must be one of {', '.join(GAN_KINDS)}, got {kind!r}")
+        self.kind = kind
         self.weighted = weighted
         self.phi_kw = {"bins": tuple(bins), "bin_weights": tuple(bin_weights), "normalize": normalize}
         self.gp_weight = gp_weight
 
-    def generator_loss(self, critic: nn.Module, fake: torch.Tensor, defocus_map: torch.Tensor | None) -> torch.Tensor:
-        """``L_defocusadv`` for the generator update (gradients flow into ``fake``)."""
-        return wgan_generator_loss(critic(fake), defocus_map if self.weighted else None, **self.phi_kw)
+    def generator_loss(self, critic: nn.Module, fake: torch.Tensor, defocus_map: torch.Tensor | None,
+                       real: torch.Tensor | None = None) -> torch.Tensor:
+        """``L_defocusadv`` for the generator update (gradients flow into ``fake``).
+
+        ``real`` (the sharp images) is needed by ``ragan_ls``, whose generator loss compares
+        against the critic's scores of real images.
+        """
+        dm = defocus_map if self.weighted else None
+        if self.kind == "ragan_ls":
+            if real is None:
+                raise ValueError("ragan_ls: generator_loss needs the real images")
+            with torch.no_grad():
+                real_scores = critic(real)
+            return ragan_ls_generator_loss(real_scores, critic(fake), dm, **self.phi_kw)
+        return wgan_generator_loss(critic(fake), dm, **self.phi_kw)
 
     def critic_loss(self, critic: nn.Module, real: torch.Tensor, fake: torch.Tensor,
                     defocus_map: torch.Tensor | None) -> dict[str, torch.Tensor]:
-        """Critic loss ``{"loss", "wgan", "gp"}`` (``fake`` is detached here)."""
+        """Critic loss ``{"loss", "wgan", "gp"}`` (``ragan_ls``: ``{"loss", "ragan_ls"}``); ``fake`` is detached."""
         fake = fake.detach()
+        if self.kind == "ragan_ls":
+            ra = ragan_ls_critic_loss(critic(real), critic(fake), defocus_map if self.weighted else None, **self.phi_kw)
+            return {"loss": ra, "ragan_ls": ra}
         wgan = wgan_critic_loss(critic(real), critic(fake), defocus_map if self.weighted else None, **self.phi_kw)
         gp = gradient_penalty(critic, real, fake) if self.gp_weight > 0 else torch.zeros((), device=real.device)
         return {"loss": wgan + self.gp_weight * gp, "wgan": wgan, "gp": gp}

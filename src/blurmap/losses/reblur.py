@@ -30,6 +30,10 @@ from torch import nn
 from blurmap.physics.crf import srgb_to_linear
 from blurmap.physics.defocus import defocus_blur
 from blurmap.physics.kernels import DPKernelBank, kernels_at_scale
+from blurmap.physics.layered import layered_defocus_blur
+
+#: reblur operators of :func:`reblur_loss`
+REBLUR_OPERATORS = ("interp", "layered")
 
 __all__ = ["gradient_prior", "reblur_loss", "dp_consistency_loss", "ReblurLoss", "downscale"]
 
@@ -69,6 +73,7 @@ def reblur_loss(
     scale: int = 1,
     gamma: float | None = None,
     margin: int = 0,
+    operator: str = "interp",
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """Reblur geometric loss with the gradient prior (eq. 5).
 
@@ -85,9 +90,16 @@ def reblur_loss(
             synthetic data) better; None = the paper's loss on the stored values.
         margin: full-resolution pixels left out of the L1 term at each border, where the
             reflect padding of the reblur differs from the real scene outside the frame.
+        operator: the reblur ``g``: ``"interp"`` (:func:`~blurmap.physics.defocus.defocus_blur`,
+            per-pixel interpolation between two blurred copies) or ``"layered"``
+            (:func:`~blurmap.physics.layered.layered_defocus_blur`: the AiF split into CoC
+            layers as in eq. 4, composited with occlusion).
     Returns:
         ``(total, {"gem": ..., "grad": ...})``.
     """
+    if operator not in REBLUR_OPERATORS:
+        raise ValueError(f"reblur operator must be one of {', '.join(REBLUR_OPERATORS)}, got {operator!r}")
+    blur = layered_defocus_blur if operator == "layered" else defocus_blur
     stack = _left_stack(bank, scale)
     lin = (lambda x: srgb_to_linear(x, gamma)) if gamma else (lambda x: x)
     a, c = downscale(lin(aif), scale), downscale(coc, scale) / scale
@@ -95,7 +107,7 @@ def reblur_loss(
     crop = (lambda x: x[..., m:-m, m:-m]) if m > 0 else (lambda x: x)
     gem = aif.new_zeros(())
     for view, target in targets.items():
-        gem = gem + crop(defocus_blur(a, c, stack, view) - downscale(lin(target), scale)).abs().mean()
+        gem = gem + crop(blur(a, c, stack, view) - downscale(lin(target), scale)).abs().mean()
     gem = gem / max(len(targets), 1)
     grad = gradient_prior(coc)
     return gem + lam * grad, {"gem": gem, "grad": grad}

@@ -26,10 +26,12 @@ from blurmap.metrics.pixel import (
     mae,
     masked_psnr,
     masked_ssim,
+    protocol_levels,
     psnr,
     quantize,
     ssim,
     ssim_map,
+    to_8bit_like_opencv,
 )
 from blurmap.metrics.texture import texture_mask
 
@@ -40,6 +42,8 @@ __all__ = [
     "masked_psnr",
     "masked_ssim",
     "quantize",
+    "to_8bit_like_opencv",
+    "protocol_levels",
     "evaluate_pair",
     "LPIPS",
     "lpips_distance",

@@ -11,7 +11,8 @@ import math
 import numpy as np
 from skimage.metrics import structural_similarity
 
-__all__ = ["SSIM_BORDER", "quantize", "psnr", "ssim", "mae", "masked_psnr", "ssim_map", "masked_ssim"]
+__all__ = ["SSIM_BORDER", "quantize", "to_8bit_like_opencv", "protocol_levels", "psnr", "ssim", "mae", "masked_psnr",
+           "ssim_map", "masked_ssim"]
 
 # skimage excludes (win_size - 1) // 2 pixels at each border from the mean SSIM (win 7 -> 3).
 SSIM_BORDER = 3
@@ -50,6 +51,40 @@ def quantize(x, bits: int) -> np.ndarray:
         raise ValueError(f"bits must be 8 or 16, got {bits}")
     peak = float(2**bits - 1)
     return np.round(np.clip(np.asarray(x, dtype=np.float64), 0.0, 1.0) * peak) / peak
+
+
+def to_8bit_like_opencv(x, bits: int) -> np.ndarray:
+    """A decoded ``bits``-deep image at the 8 bits OpenCV's default ``cv2.imread`` gives.
+
+    The published 8-bit DPDD scripts (DRBNet, LaKDNet, Restormer single-image) read PNGs with
+    ``cv2.imread(path)``, which keeps the high byte of a 16-bit sample: ``v8 = v16 >> 8`` (not
+    ``round(v16 / 257)``; the two differ by one level for about a quarter of the values).
+
+    Args:
+        x: array in ``[0, 1]`` as decoded from a file of depth ``bits``.
+        bits: the file's stored depth, 8 (returned as is, float64) or 16.
+
+    Returns:
+        float64 array on the 8-bit levels ``k / 255``, same shape.
+    """
+    a = np.asarray(x, dtype=np.float64)
+    if bits == 8:
+        return a
+    if bits != 16:
+        raise ValueError(f"bits must be 8 or 16, got {bits}")
+    v16 = np.round(np.clip(a, 0.0, 1.0) * 65535.0).astype(np.uint16)
+    return (v16 >> 8).astype(np.float64) / 255.0
+
+
+def protocol_levels(x, stored_bits: int, bits: int | None) -> np.ndarray:
+    """``x`` (decoded from a ``stored_bits`` file) at the protocol depth ``bits`` (None = its own).
+
+    8 bits from a 16-bit file follow :func:`to_8bit_like_opencv`; every other case rounds with
+    :func:`quantize`.
+    """
+    if bits == 8 and stored_bits == 16:
+        return to_8bit_like_opencv(x, 16)
+    return quantize(x, bits or stored_bits)
 
 
 def psnr(pred, gt) -> float:

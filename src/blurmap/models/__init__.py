@@ -37,15 +37,16 @@ def build_model(name: str, **config) -> nn.Module:
     return MODEL_REGISTRY.get(name)(**config)
 
 
+def count_parameters(model: nn.Module) -> int:
+    """Number of ALL parameters of ``model`` (trainable and frozen), as the papers count them.
+
+    The one parameter count of the project: evaluation reports, model cards and tests use it.
+    """
+    return sum(p.numel() for p in model.parameters())
+
+
 def available_models() -> list[str]:
     """Names accepted by :func:`build_model`."""
     return MODEL_REGISTRY.names()
 
 
-def count_parameters(model: nn.Module) -> int:
-    """Number of values in every parameter of ``model``, trainable or frozen.
-
-    The papers' parameter counts are of the whole network, so frozen parts (a fixed
-    backbone, BN folded into convolutions) count too.
-    """
-    return sum(p.numel() for p in model.parameters())

@@ -49,7 +49,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from blurmap.models import register_model
+from blurmap.models import (
+    count_parameters,  # noqa: F401  (re-exported: all parameters)
+    register_model,
+)
 from blurmap.models.blocks import RCAB, conv3x3
 from blurmap.models.padding import pad_to_multiple
 from blurmap.physics.coc_bins import DEFAULT_COC_BINS, defocus_masks  # noqa: F401 (re-exported: the model's public bins)

@@ -1,7 +1,9 @@
 """Camera response: sRGB-encoded pixel values <-> linear light.
 
-Both papers model the camera response as a power law with gamma 2.2 (LODE supplementary A,
-following Nah et al. 2017); REDS ships a tabulated inverse CRF (256 x 3), supported here as
+The LODE/BladeNet paper models the camera response as a power law with gamma 2.2
+(supplementary A, following Nah et al. 2017) to average frames in linear light. The DefocusGAN
+paper mentions no gamma or camera response; blurmap's DP synthesis and the defocus-map
+reblur loss use the same 2.2 by choice (blur happens in linear light). REDS ships a tabulated inverse CRF (256 x 3), supported here as
 a piecewise-linear table. All functions are differentiable torch code and accept any shape;
 values are expected in ``[0, 1]`` (they are clamped there so a tiny negative from a network
 does not produce NaN through the power).
@@ -20,7 +22,7 @@ def srgb_to_linear(x: torch.Tensor, gamma: float = DEFAULT_GAMMA) -> torch.Tenso
 
     Args:
         x: values in ``[0, 1]``, any shape.
-        gamma: exponent of the power-law CRF (2.2 in both papers).
+        gamma: exponent of the power-law CRF (2.2, the LODE paper's value).
     Returns:
         Tensor of the same shape, linear light in ``[0, 1]``.
     """

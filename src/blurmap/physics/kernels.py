@@ -28,7 +28,8 @@ Choices where the papers are vague (recorded here on purpose):
   "left kernel centroid left of centre for r > 0", i.e. a left view that is displaced to the
   left behind the focal plane. Only the sign convention differs; the shapes are the same.
 - The Gaussian size ``round(k / 7)`` forced odd (RDPD uses ``round(k / s) + 1``).
-- ``gaussian_dp_kernels`` (the "Gaussian" kernel of Table 5): an isotropic Gaussian with
+- ``kind="gaussian"`` of :func:`dp_kernels` / :func:`dp_kernel_stack` (the "Gaussian" kernel of
+  Table 5, FIXED in `configs/ablations/t5_gaussian.yaml`): an isotropic Gaussian with
   ``sigma = r / 2`` in the same window, split by the same ramps.
 """
 

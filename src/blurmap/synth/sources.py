@@ -71,7 +71,9 @@ class ImageSource:
     """A list of images: the bundled photos (``"bundled"``) or the image files of a folder.
 
     Args:
-        spec: ``"bundled"`` or a folder path (image files directly inside it, sorted by name).
+        spec: ``"bundled"``, a folder path (image files directly inside it, sorted by name), or
+            a REDS root / ``train_sharp`` folder (the frames of all its clips, see
+            :func:`blurmap.data.reds.reds_sharp_frames`).
     Raises:
         BlurmapError: the folder does not exist or holds no image file.
     """
@@ -82,13 +84,16 @@ class ImageSource:
             self.names = list(BUNDLED_NAMES)
             self.paths = None
         else:
+            from blurmap.data.reds import reds_sharp_frames
+
             folder = Path(spec)
             if not folder.is_dir():
                 raise BlurmapError(f"{folder}: image folder not found")
-            self.paths = list_images(folder)
+            reds = reds_sharp_frames(folder)  # a REDS root: the sharp frames of all its clips
+            self.paths = list_images(folder) if reds is None else reds
             if not self.paths:
                 raise BlurmapError(f"{folder}: no image files (png, jpg, tif, ...) in this folder")
-            self.names = [p.name for p in self.paths]
+            self.names = [p.name if reds is None else f"{p.parent.name}/{p.name}" for p in self.paths]
 
     def __len__(self) -> int:
         return len(self.names)

@@ -86,8 +86,16 @@ class DefocusMapConfig(RecipeConfig):
     views: List[str] = field(default_factory=lambda: ["left", "right"])
     #: evaluate the reblur loss on images area-averaged by this factor (1 = paper)
     loss_scale: int = 1
-    #: reblur in linear light with this CRF gamma (null = on stored sRGB values, as the paper)
+    #: reblur in linear light with this CRF gamma (null = on the stored values). Our choice,
+    #: on by default: blur happens in linear light and the synthetic DP data is rendered there.
+    #: The DefocusGAN paper never mentions a gamma or a CRF (its loss reads as if on the
+    #: stored values); only the LODE/BladeNet paper uses gamma 2.2 (for frame averaging)
     loss_gamma: Optional[float] = 2.2
+    #: the reblur g of eq. 4-5: "interp" (each pixel interpolates between the image blurred by
+    #: its two neighbouring radii; default: the cheaper one, and the one the starter weights
+    #: were trained with) or "layered" (the AiF split into CoC layers, blurred and composited
+    #: far to near with occlusion, eq. 4's layered form; benchmarks/reblur_operator.py)
+    reblur_operator: str = "interp"
     #: border pixels left out of the L1 term (reflect padding there is not the real scene)
     loss_margin: int = 0
     #: weight of a supervised L1 term on the signed CoC (px), for synthetic data with ground
@@ -148,6 +156,8 @@ class DefocusMapRecipe(Recipe):
             raise ConfigError(f"views: expected a non-empty list of left/right/combined, got {list(cfg.views)}")
         if cfg.coc_pixels not in ("textured", "all"):
             raise ConfigError(f"coc_pixels must be textured or all, got {cfg.coc_pixels!r}")
+        if cfg.reblur_operator not in ("interp", "layered"):
+            raise ConfigError(f"reblur_operator must be interp or layered, got {cfg.reblur_operator!r}")
         if cfg.lr_final is not None and not 0 < cfg.lr_final <= cfg.lr:
             raise ConfigError(f"lr_final must be in (0, lr], got {cfg.lr_final} (lr {cfg.lr})")
         if not 0 < cfg.f_epochs <= cfg.epochs:
@@ -243,7 +253,7 @@ class DefocusMapRecipe(Recipe):
         kernels = ctx.models["g"]("left").float()
         targets = {v: batch[v].float() for v in c.views}
         total, parts = reblur_loss(batch["sharp"].float(), coc, targets, kernels, c.lam, c.loss_scale,
-                                   gamma=c.loss_gamma, margin=c.loss_margin)
+                                   gamma=c.loss_gamma, margin=c.loss_margin, operator=c.reblur_operator)
         logs = {"gem": parts["gem"], "grad": parts["grad"]}
         if c.coc_weight > 0:
             if "coc" not in batch:
