@@ -105,7 +105,7 @@ def test_reblur_operators_train_f_through_the_engine(dpdd, tmp_path, OPERATOR):
                     "log_every": 1, "checkpoint_every": 1000}
     res = train(load_config(None, data=raw), out=tmp_path / "run", resume=False)
     assert res.step == res.total_steps == 2
-    from blurmap.weights import load_model
+    from blurmap.weights import load_network as load_model
 
     f = load_model(res.final_weights["f"], expected_name="defocus_map_net")
     assert float(f.head.weight.detach().abs().sum()) > 0  # the layered loss's gradient reached f

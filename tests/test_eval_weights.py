@@ -28,7 +28,7 @@ def dpdd(tmp_path_factory):
 def test_eval_accepts_the_shipped_name_defocus(dpdd, tmp_path, capsys):
     from blurmap import weights_data
     from blurmap.models import count_parameters
-    from blurmap.weights import load_model
+    from blurmap.weights import load_network as load_model
 
     shipped = weights_data.resolve("defocus")
     if shipped is None:

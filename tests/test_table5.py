@@ -43,7 +43,7 @@ def test_synthetic_table5_trains_each_row_and_scores_by_deconvolution(tmp_path):
     assert list(res) == [label for label, _ in table5.ROWS]
     for r in res.values():
         assert r["count"] == 1 and np.isfinite(r["psnr"]) and 0 < r["ssim"] <= 1 and 0 <= r["mae"] < 1
-    from blurmap.weights import load_model
+    from blurmap.weights import load_network as load_model
 
     def kernels(stem):
         return load_model(tmp_path / stem / "final" / "g.safetensors")("left").detach()

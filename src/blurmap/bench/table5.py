@@ -116,7 +116,7 @@ def score_row(weights: dict[str, Path], *, dpdd: str | None = None, count: int |
     """Deconvolution protocol of one row: mean ``psnr``, ``ssim``, ``mae`` and ``count``."""
     from blurmap.deconv import deconvolve
     from blurmap.metrics import mae, psnr, ssim
-    from blurmap.weights import load_model
+    from blurmap.weights import load_network as load_model
 
     f = load_model(weights["f"], expected_name="defocus_map_net").eval()
     with torch.no_grad():
