@@ -6,7 +6,8 @@ import torch
 from skimage import data
 
 from blurmap.models import build_model
-from blurmap.models.defocus_map import DefocusMapNet, LearnableBlurKernel, optimize_defocus_map
+from blurmap.fit import optimize_defocus_map
+from blurmap.models.defocus_map import DefocusMapNet, LearnableBlurKernel
 from blurmap.physics.defocus import defocus_blur
 from blurmap.physics.kernels import dp_kernel_stack
 from blurmap.train.recipes.defocus_map import texture_mask

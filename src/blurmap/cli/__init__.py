@@ -22,6 +22,7 @@ _COMMAND_MODULES = [
     "blurmap.cli.demo",
     "blurmap.cli.eval",
     "blurmap.cli.defocus_map",
+    "blurmap.cli.calibrate",
     "blurmap.cli.bench",
     "blurmap.cli.serve",
 ]
