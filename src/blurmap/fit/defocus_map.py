@@ -134,6 +134,8 @@ def optimize_defocus_map(
     calibrate: bool = False,
     swap_views: bool = False,
     search: bool = False,
+    pyramid: int = 2,
+    pyramid_steps: int = 100,
     search_window: int = 15,
     search_median: int = 3,
     vignetting: float | None = None,
@@ -162,6 +164,8 @@ def optimize_defocus_map(
         swap_views: the sensor's left and right are mirrored: swap the views first (this flips
             the sign of the map).
         search: initialise the map by :func:`search_map` (else all in focus).
+        pyramid: extra stages before the main one, each 2x coarser than the next.
+        pyramid_steps: Adam steps of each extra stage.
         search_window: box window of the search cost, coarse px.
         search_median: median filter over grid cells of the search result (1 = none).
         vignetting: light-split tilt ``v`` to divide out; None = the family's value (a camera
@@ -198,7 +202,11 @@ def optimize_defocus_map(
     left, right = left.mean(1, keepdim=True), right.mean(1, keepdim=True)
     s = auto_scale(h, w, coarse_pixels)
     refine = steps // 3 if refine_steps is None else refine_steps
-    stages = [(s, steps)] + ([(max(s // 2, 1), refine)] if refine and s > 1 else [])
+    # coarser stages first: a blur of 20 px is 5 px four times coarser, where a descent from
+    # "in focus" still finds it; each costs a fraction of the main stage
+    stages = [(s * 2**k, pyramid_steps) for k in range(pyramid, 0, -1)
+              if min(h, w) // (s * 2**k) >= 4 * grid and pyramid_steps > 0]
+    stages += [(s, steps)] + ([(max(s // 2, 1), refine)] if refine and s > 1 else [])
     total = sum(n for _, n in stages)
     grid_param = None
     done = 0
