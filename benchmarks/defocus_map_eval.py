@@ -56,8 +56,8 @@ def main() -> None:
 
     from blurmap.deconv import deconvolve
     from blurmap.eval.defocus_map import HELDOUT_PHOTOS, heldout_dp_scenes, map_errors, texture_mask
+    from blurmap.fit import optimize_defocus_map
     from blurmap.metrics import mae, psnr, ssim
-    from blurmap.models.defocus_map import optimize_defocus_map
     from blurmap.physics.kernels import dp_kernel_stack
 
     h, w = (int(v) for v in args.size.lower().split("x"))

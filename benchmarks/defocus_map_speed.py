@@ -1,6 +1,6 @@
 """Per-pair defocus-map speed at DPDD size (goal: ``--optimize`` <= 120 s at 1680x1120).
 
-Rows: ``optimize`` (``blurmap.models.defocus_map.optimize_defocus_map`` with its defaults, the
+Rows: ``optimize`` (``blurmap.fit.optimize_defocus_map`` with its defaults, the
 code path of ``blurmap defocus-map --optimize``) and, if ``--weights`` is given, the trained
 net. Input: one synthetic DP pair rendered from a bundled photo at ``--size``. Prints the wall
 time and the process CPU time of the run (on a box shared with other jobs the wall time is
@@ -33,7 +33,7 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
 
-    from blurmap.models.defocus_map import optimize_defocus_map
+    from blurmap.fit import optimize_defocus_map
     from blurmap.synth.bundled import bundled_image
     from blurmap.synth.dp import DPConfig, make_dp_sample
 

@@ -19,7 +19,7 @@ def _pair(h=40, w=48):
 
 
 def test_optimisation_is_the_defocus_map_helpers_optimizer():
-    from blurmap.models.defocus_map import optimize_defocus_map
+    from blurmap.fit import optimize_defocus_map
 
     left, right = _pair()
     fast = {"steps": 6, "max_coc": 4.0}  # small kernels keep the test quick

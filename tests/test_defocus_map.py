@@ -5,9 +5,10 @@ import pytest
 import torch
 from skimage import data
 
+from blurmap.fit import optimize_defocus_map
 from blurmap.metrics import texture_mask
 from blurmap.models import build_model
-from blurmap.models.defocus_map import DefocusMapNet, LearnableBlurKernel, optimize_defocus_map
+from blurmap.models.defocus_map import DefocusMapNet, LearnableBlurKernel
 from blurmap.physics.defocus import defocus_blur
 from blurmap.physics.kernels import dp_kernel_stack
 

@@ -150,7 +150,7 @@ def estimate_defocus_map(
     Two methods, chosen explicitly:
 
     * ``weights=None`` (default): per-pair self-supervised estimation, no training data needed
-      (:func:`blurmap.models.defocus_map.optimize_defocus_map`: a smooth map fitted to the
+      (:func:`blurmap.fit.optimize_defocus_map`: a smooth map fitted to the
       dual-pixel consistency loss with a gradient prior);
     * ``weights=`` a trained ``DefocusMapNet`` (shipped name or ``.safetensors`` path): one
       network pass, tiled for large images.
@@ -186,7 +186,7 @@ def estimate_defocus_map(
     lt, rt, was_numpy = _as_tensor_pair(left, right)
     dev = resolve_device(device)
     if weights is None:
-        from blurmap.models.defocus_map import optimize_defocus_map
+        from blurmap.fit import optimize_defocus_map
 
         coc = optimize_defocus_map(
             lt.to(dev), rt.to(dev), steps=steps, progress=progress, **optimize_options

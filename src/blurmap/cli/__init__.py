@@ -21,6 +21,7 @@ _COMMAND_MODULES = [
     "blurmap.cli.demo",
     "blurmap.cli.eval",
     "blurmap.cli.defocus_map",
+    "blurmap.cli.calibrate",
     "blurmap.cli.bench",
     "blurmap.cli.serve",
 ]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -38,12 +37,23 @@ def defocus_map(
     left: Path = typer.Option(..., "--left", help="Left dual-pixel view (PNG/TIFF/JPEG, 8/16-bit)."),
     right: Path = typer.Option(..., "--right", help="Right dual-pixel view (same size)."),
     output: Path = typer.Option(..., "--output", "-o", help="Output .npy: float32 (H, W) signed CoC in px."),
-    png: Optional[Path] = typer.Option(None, "--png", help="Also write a colour-mapped PNG with a colour bar."),
-    weights: Optional[str] = typer.Option(
+    png: Path | None = typer.Option(None, "--png", help="Also write a colour-mapped PNG with a colour bar."),
+    weights: str | None = typer.Option(
         None, "--weights", help="Trained defocus_map_net weights: a .safetensors file, or 'defocus-map' (the shipped starter)."
     ),
     optimize: bool = typer.Option(False, "--optimize", help="Per-pair self-supervised estimation (no weights; the default)."),
     steps: int = typer.Option(300, "--steps", min=1, help="Optimisation steps of the coarse stage (--optimize)."),
+    kernel: Path | None = typer.Option(
+        None, "--kernel", help="Camera PSF for --optimize: a file from 'blurmap calibrate' (or dp_kernel_bank weights)."
+    ),
+    calibrate: bool = typer.Option(
+        False, "--calibrate/--no-calibrate",
+        help="--optimize without --kernel: also fit the PSF family to this one pair (off: eq. 3; one pair "
+        "rarely pins the PSF down, prefer 'blurmap calibrate' over several pairs).",
+    ),
+    swap_views: bool = typer.Option(
+        False, "--swap-views", help="The sensor's left and right views are mirrored: swap them (flips the map's sign)."
+    ),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing output files."),
 ):
     """Estimate the defocus map of a DP pair: with --weights the trained network, otherwise
@@ -55,6 +65,8 @@ def defocus_map(
 
     if weights is not None and optimize:
         raise BlurmapError("give either --weights or --optimize, not both")
+    if weights is not None and kernel is not None:
+        raise BlurmapError("--kernel applies to --optimize only, not to --weights")
     for out in [output] + ([png] if png else []):
         if out.exists() and not overwrite:
             raise BlurmapError(f"{out}: already exists (use --overwrite to replace it)")
@@ -65,6 +77,11 @@ def defocus_map(
         from blurmap.api import resolve_defocus_map_weights
 
         path, _ = resolve_defocus_map_weights(weights)
+    bank = None
+    if kernel is not None:  # likewise the camera PSF
+        from blurmap.fit import load_camera_kernel
+
+        bank = load_camera_kernel(kernel)
     lv, rv = read_image(left).array, read_image(right).array
     if lv.shape != rv.shape:
         raise BlurmapError(
@@ -72,14 +89,17 @@ def defocus_map(
         )
     lt = torch.from_numpy(np.ascontiguousarray(lv.transpose(2, 0, 1)))[None]
     rt = torch.from_numpy(np.ascontiguousarray(rv.transpose(2, 0, 1)))[None]
+    if swap_views and path is not None:
+        lt, rt = rt, lt
     if path is not None:
         from blurmap.api import estimate_defocus_map
 
         coc = estimate_defocus_map(lt, rt, weights=path)  # tiled: any image size in flat memory
     else:
-        from blurmap.models.defocus_map import optimize_defocus_map
+        from blurmap.fit import optimize_defocus_map
 
-        coc = optimize_defocus_map(lt, rt, steps=steps)
+        coc = optimize_defocus_map(lt, rt, steps=steps, bank=bank, calibrate=calibrate and kernel is None,
+                                   swap_views=swap_views)
     coc = coc[0, 0].float().numpy().astype(np.float32)
     buf = io.BytesIO()
     np.save(buf, coc, allow_pickle=False)

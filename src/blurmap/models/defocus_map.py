@@ -6,17 +6,13 @@
   shared-weight *view branch* run on each view (siamese, so left and right are encoded alike),
   and a *pair branch* on ``[left, right, left - right]`` that sees the disparity directly —
   fused and fed to an encoder-decoder of RCAB stages with skip connections.
-- :func:`optimize_defocus_map`: per-pair self-supervised estimation with no training data —
-  a smooth map (a coarse grid, bilinearly upsampled) is fitted to one pair by Adam on the
-  dual-pixel consistency loss plus the gradient prior, coarse to fine.
+
+The per-pair fit with no training data (``--optimize``) lives in :mod:`blurmap.fit`.
 """
 
 from __future__ import annotations
 
-import math
-
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from blurmap.models import register_model
@@ -24,7 +20,7 @@ from blurmap.models.blocks import RCAB, conv3x3
 from blurmap.models.padding import pad_to_multiple
 from blurmap.physics.kernels import DPKernelBank
 
-__all__ = ["DefocusMapNet", "LearnableBlurKernel", "optimize_defocus_map"]
+__all__ = ["DefocusMapNet", "LearnableBlurKernel"]
 
 
 @register_model("dp_kernel_bank")
@@ -115,88 +111,3 @@ class DefocusMapNet(nn.Module):
     def predict(self, left: torch.Tensor, right: torch.Tensor) -> dict:
         """``{"map": (B, 1, H, W)}`` (the model has no restored image)."""
         return {"map": self.estimate(left, right)}
-
-
-def _auto_scale(h: int, w: int, target_pixels: int) -> int:
-    """Largest power of two s with (h / s) * (w / s) >= target_pixels (at least 1)."""
-    s = 1
-    while (h // (2 * s)) * (w // (2 * s)) >= target_pixels:
-        s *= 2
-    return s
-
-
-def optimize_defocus_map(
-    left: torch.Tensor,
-    right: torch.Tensor,
-    steps: int = 300,
-    bank=None,
-    lam: float = 0.003,
-    lr: float = 0.3,
-    grid: int = 4,
-    coarse_pixels: int = 100_000,
-    refine_steps: int | None = None,
-    max_coc: float = 25.0,
-    progress=None,
-) -> torch.Tensor:
-    """Per-pair self-supervised defocus map (``blurmap defocus-map --optimize``).
-
-    The map is a coarse grid of CoC values, bilinearly upsampled to the input size; it is
-    fitted by Adam to minimise the dual-pixel consistency loss
-    (:func:`blurmap.losses.reblur.dp_consistency_loss`) plus ``lam`` times the gradient prior
-    of the grid. The loss is evaluated on views area-averaged by ``s`` (chosen so the coarse
-    image has about ``coarse_pixels`` pixels); after ``steps`` steps, ``refine_steps`` more
-    run at ``s / 2`` on a grid twice as fine. Costs grow with ``coarse_pixels``, not with the
-    input size.
-
-    Args:
-        left, right: ``(B, 3, H, W)`` DP views in [0, 1].
-        steps: Adam steps of the coarse stage.
-        bank: kernel bank or ``(R + 1, K, K)`` left-view stack (default: eq. 3 Butterworth).
-        lam: gradient-prior weight (on the grid, px per grid cell).
-        lr: Adam learning rate (px per step).
-        grid: one map value per ``grid x grid`` coarse pixels.
-        coarse_pixels: target size of the coarse stage.
-        refine_steps: steps of the finer stage (default ``steps // 3``; 0 = none).
-        max_coc: |CoC| bound in px.
-        progress: optional callable ``(step, total, loss)``.
-    Returns:
-        ``(B, 1, H, W)`` float32 signed CoC in px at the input resolution.
-    """
-    from blurmap.losses.reblur import dp_consistency_loss, gradient_prior
-    from blurmap.physics.kernels import dp_kernel_stack
-
-    if left.shape != right.shape or left.dim() != 4:
-        raise ValueError(f"left {tuple(left.shape)} and right {tuple(right.shape)} must be equal (B, 3, H, W)")
-    h, w = left.shape[-2:]
-    # the DP disparity is the same in every channel: fit on luminance (3x cheaper)
-    left, right = left.mean(1, keepdim=True), right.mean(1, keepdim=True)
-    stack = dp_kernel_stack(int(math.ceil(max_coc))) if bank is None else bank
-    s = _auto_scale(h, w, coarse_pixels)
-    refine = steps // 3 if refine_steps is None else refine_steps
-    stages = [(s, steps)] + ([(max(s // 2, 1), refine)] if refine and s > 1 else [])
-    total = sum(n for _, n in stages)
-    grid_param = None
-    done = 0
-    for scale, n in stages:
-        gh, gw = max(2, h // (scale * grid)), max(2, w // (scale * grid))
-        if grid_param is None:
-            init = left.new_zeros(left.shape[0], 1, gh, gw)
-        else:
-            init = F.interpolate(grid_param.detach(), size=(gh, gw), mode="bilinear", align_corners=False)
-        grid_param = init.clone().requires_grad_(True)
-        opt = torch.optim.Adam([grid_param], lr=lr)
-        with torch.enable_grad():
-            for _ in range(n):
-                coc = F.interpolate(grid_param, size=(h, w), mode="bilinear", align_corners=False)
-                loss = dp_consistency_loss(left, right, coc, stack, scale=scale)
-                loss = loss + lam * gradient_prior(grid_param)
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
-                with torch.no_grad():
-                    grid_param.clamp_(-max_coc, max_coc)
-                done += 1
-                if progress is not None:
-                    progress(done, total, float(loss))
-    with torch.no_grad():
-        return F.interpolate(grid_param, size=(h, w), mode="bilinear", align_corners=False).float()
