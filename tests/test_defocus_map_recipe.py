@@ -8,11 +8,10 @@ import torch
 import yaml
 
 from blurmap.errors import ConfigError
-from blurmap.io import write_image
-from blurmap.physics.defocus import defocus_blur
 from blurmap.physics.kernels import dp_kernel_stack
 from blurmap.train.config import load_config
 from blurmap.train.engine import train
+from dp_fixtures import write_dp_dpdd
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
@@ -23,24 +22,7 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 @pytest.fixture(scope="module")
 def dpdd(tmp_path_factory):
     """2 train + 1 val DPDD frames (40x48, 16-bit) with DP views rendered from a known map."""
-    root = tmp_path_factory.mktemp("dpdd_dp")
-    rng = np.random.default_rng(3)
-    stack = dp_kernel_stack(4)
-    for split, n in (("train", 2), ("val", 1)):
-        for d in ("_c/source", "_c/target", "_c/coc", "_l/source", "_r/source"):
-            (root / f"{split}{d}").mkdir(parents=True)
-        for i in range(n):
-            sharp = torch.from_numpy(rng.random((3, 40, 48)).astype(np.float32))[None]
-            coc = torch.linspace(-3, 3, 48).expand(1, 1, 40, 48).contiguous()
-            views = {v: defocus_blur(sharp, coc, stack, v)[0].permute(1, 2, 0).clamp(0, 1).numpy()
-                     for v in ("left", "right", "combined")}
-            stem = f"1P0A{100 + 2 * i}"
-            write_image(root / f"{split}_c/source/{stem}.png", views["combined"], bits=16)
-            write_image(root / f"{split}_c/target/1P0A{101 + 2 * i}.png", sharp[0].permute(1, 2, 0).numpy(), bits=16)
-            write_image(root / f"{split}_l/source/{stem}_L.png", views["left"], bits=16)
-            write_image(root / f"{split}_r/source/{stem}_R.png", views["right"], bits=16)
-            np.save(root / f"{split}_c/coc/{stem}.npy", coc[0, 0].numpy())
-    return root
+    return write_dp_dpdd(tmp_path_factory.mktemp("dpdd_dp"), {"train": 2, "val": 1}, seed=3, with_coc=True)
 
 
 def test_paper_config_runs_f_then_alternates_g_and_f(dpdd, tmp_path):

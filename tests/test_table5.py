@@ -7,10 +7,9 @@ import pytest
 import torch
 
 from blurmap.bench import table5
-from blurmap.io import write_image
-from blurmap.physics.defocus import defocus_blur
 from blurmap.physics.kernels import dp_kernel_stack
 from blurmap.train.config import load_config
+from dp_fixtures import write_dp_dpdd
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 CONFIGS = Path(__file__).resolve().parents[1] / "configs" / "ablations"
@@ -59,22 +58,7 @@ def test_synthetic_table5_trains_each_row_and_scores_by_deconvolution(tmp_path):
 @pytest.fixture
 def dpdd(tmp_path):
     """2 train + 1 test DPDD frames (40x48) with DP views rendered from a known map."""
-    rng = np.random.default_rng(4)
-    stack = dp_kernel_stack(4)
-    for split, n in (("train", 2), ("test", 1)):
-        for d in ("_c/source", "_c/target", "_l/source", "_r/source"):
-            (tmp_path / f"{split}{d}").mkdir(parents=True)
-        for i in range(n):
-            sharp = torch.from_numpy(rng.random((3, 40, 48)).astype(np.float32))[None]
-            coc = torch.linspace(-3, 3, 48).expand(1, 1, 40, 48).contiguous()
-            views = {v: defocus_blur(sharp, coc, stack, v)[0].permute(1, 2, 0).clamp(0, 1).numpy()
-                     for v in ("left", "right", "combined")}
-            stem = f"1P0A{100 + 2 * i}"
-            write_image(tmp_path / f"{split}_c/source/{stem}.png", views["combined"], bits=16)
-            write_image(tmp_path / f"{split}_c/target/1P0A{101 + 2 * i}.png", sharp[0].permute(1, 2, 0).numpy(), bits=16)
-            write_image(tmp_path / f"{split}_l/source/{stem}_L.png", views["left"], bits=16)
-            write_image(tmp_path / f"{split}_r/source/{stem}_R.png", views["right"], bits=16)
-    return tmp_path
+    return write_dp_dpdd(tmp_path, {"train": 2, "test": 1}, seed=4)
 
 
 def test_dpdd_table5_from_the_command_line(dpdd, tmp_path, capsys):
