@@ -26,6 +26,7 @@ import torch
 import torch.nn.functional as F
 
 from blurmap.errors import BlurmapError, WeightsError
+from blurmap.metrics import texture_mask
 from blurmap.physics.dp_family import DPKernelFamily, devignette, estimate_vignetting
 
 __all__ = [
@@ -46,13 +47,9 @@ TEXTURE_GRADIENT = 0.02
 
 
 def textured_pixels(view: torch.Tensor) -> int:
-    """Pixels of a ``(1, 3, H, W)`` view whose luminance gradient magnitude exceeds 0.02 / px."""
-    y = view.float().mean(1, keepdim=True)
-    gx = torch.zeros_like(y)
-    gy = torch.zeros_like(y)
-    gx[..., :, 1:-1] = 0.5 * (y[..., :, 2:] - y[..., :, :-2])
-    gy[..., 1:-1, :] = 0.5 * (y[..., 2:, :] - y[..., :-2, :])
-    return int((torch.sqrt(gx * gx + gy * gy) > TEXTURE_GRADIENT).sum())
+    """Pixels of a ``(1, 3, H, W)`` view whose luminance gradient magnitude exceeds 0.02 / px
+    (:func:`blurmap.metrics.texture_mask`, the texture test of the map scores)."""
+    return int(texture_mask(view.float(), TEXTURE_GRADIENT).sum())
 
 
 @dataclass

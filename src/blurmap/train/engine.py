@@ -484,7 +484,8 @@ class Trainer:
         for step in range(seg.start + offset, seg.stop):
             self._run_step(seg, step, loaders, auto_opts, sync_models)
             done = step + 1
-            if t.max_minutes and done != self.total and _out_of_time(self.t_start, t.max_minutes, self.accelerator):
+            if t.max_minutes and done != self.total and _out_of_time(self.t_start, t.max_minutes, self.accelerator,
+                                                                      done, t.log_every):
                 self.out_of_time = True
                 self.monitor.line(f"train.max_minutes={t.max_minutes:g} reached at step {done} of {self.total}; "
                                   "run the same command to continue")
@@ -655,12 +656,15 @@ def _validate(recipe, ctx: Context, val_sets, bare, emas, monitor: Monitor, step
     return out
 
 
-def _out_of_time(t_start: float, max_minutes: float, accelerator) -> bool:
+def _out_of_time(t_start: float, max_minutes: float, accelerator, step: int, every: int) -> bool:
     """Whether ``max_minutes`` of wall time have passed since ``t_start``, agreed by every process.
 
-    The processes' clocks differ by a step or so; the decision is all-reduced (max) so that they
-    all leave the loop at the same step and none waits on a collective the others skip.
+    One process checks after every step. Several processes' clocks differ by a step or so, so
+    the decision is all-reduced (max) and all of them leave the loop at the same step; to keep
+    that collective off most steps they decide only every ``every`` steps.
     """
+    if accelerator.num_processes > 1 and step % max(1, every):
+        return False
     late = (time.monotonic() - t_start) / 60.0 >= max_minutes
     if accelerator.num_processes > 1:
         flag = torch.tensor([1.0 if late else 0.0], device=accelerator.device)
