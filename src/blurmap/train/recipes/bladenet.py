@@ -46,15 +46,17 @@ Variants (flags, see ``configs/bladenet_*.yaml``):
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
-from typing import Any, Dict, Optional
+from dataclasses import dataclass
+from typing import Optional
 
 import torch
 import torch.nn.functional as F
 
-from blurmap.errors import BlurmapError, ConfigError
+from blurmap.errors import ConfigError
 from blurmap.losses.segmentation import bce_loss, dice_loss
 from blurmap.train.data import Augment
+from blurmap.train.datasets import build_dataset
+from blurmap.train.datasets.local import LBSFields, lbs_config
 from blurmap.train.recipe import ModelSpec, Phase, Recipe, RecipeConfig, register_recipe
 
 __all__ = ["BladeNetConfig", "BladeNetRecipe", "mask_iou"]
@@ -72,7 +74,7 @@ def mask_iou(prob: torch.Tensor, mask: torch.Tensor, threshold: float = 0.5) -> 
 
 
 @dataclass
-class BladeNetConfig(RecipeConfig):
+class BladeNetConfig(RecipeConfig, LBSFields):
     # --- network (kwargs of the "bladenet" model) ---
     width: int = 64
     lbp_width: Optional[int] = None
@@ -86,29 +88,6 @@ class BladeNetConfig(RecipeConfig):
     reds_split: str = "train"
     #: train on LBS synthetic pairs at all (false for BladeNet-)
     use_lbs: bool = True
-    #: LBS backgrounds: "bundled", a folder of sharp images, or a REDS root (paper: the
-    #: train_sharp frames of all clips; a REDS root walks train/train_sharp/<clip>/)
-    lbs_backgrounds: str = "bundled"
-    #: LBS moving/static objects: "bundled" or a PASCAL VOC 2012 root (paper: VOC)
-    lbs_objects: str = "bundled"
-    #: LBS samples per (virtual) epoch
-    lbs_length: int = 24000
-    lbs_seed: int = 0
-    #: LBS object speed per frame as a fraction of the canvas's shorter side (null = the
-    #: generator's default). Small CPU crops need faster motion for a visible blur.
-    lbs_speed_min: Optional[float] = None
-    lbs_speed_max: Optional[float] = None
-    #: symmetric per-frame rotation (degrees) and log-zoom drift ranges (null = defaults)
-    lbs_spin_max: Optional[float] = None
-    lbs_zoom_max: Optional[float] = None
-    #: more LBS options (blurmap.synth.local.local_config): total motion ranges (extent px,
-    #: rotation degrees, scale, turn), distractors, object scale, camera effects, procedural
-    #: background knobs
-    lbs_options: Dict[str, Any] = field(default_factory=dict)
-    #: held-out LBS validation images (different seed) and their side in px
-    val_count: int = 16
-    val_size: int = 256
-    val_seed: int = 10_000
     #: optional extra validation set in any local layout (paired / REDS / ReLoBlur)
     val_root: Optional[str] = None
     val_split: str = "test"
@@ -177,35 +156,11 @@ class BladeNetRecipe(Recipe):
     # --- data -------------------------------------------------------------------------------
     def lbs_config(self):
         """The :class:`~blurmap.synth.local.LocalBlurConfig` of this run's LBS data."""
-        from dataclasses import replace
-
-        from blurmap.synth.local import LocalBlurConfig, local_config
-
-        cfg = LocalBlurConfig()
-        lo, hi = self.cfg.lbs_speed_min, self.cfg.lbs_speed_max
-        if lo is not None or hi is not None:
-            d_lo, d_hi = cfg.motion.speed
-            speed = (d_lo if lo is None else lo, d_hi if hi is None else hi)
-            if not 0 <= speed[0] <= speed[1]:
-                raise ConfigError(f"lbs_speed_min/max: need 0 <= min <= max, got {speed}")
-            cfg = replace(cfg, motion=replace(cfg.motion, speed=speed))
-        if self.cfg.lbs_spin_max is not None:
-            cfg = replace(cfg, motion=replace(cfg.motion, spin=(-self.cfg.lbs_spin_max, self.cfg.lbs_spin_max)))
-        if self.cfg.lbs_zoom_max is not None:
-            cfg = replace(cfg, motion=replace(cfg.motion, zoom=(-self.cfg.lbs_zoom_max, self.cfg.lbs_zoom_max)))
-        return local_config(cfg, dict(self.cfg.lbs_options))[0]
+        return lbs_config(self.cfg)[0]
 
     def _lbs(self, size: int, length: int, seed: int):
-        from blurmap.synth.local import LocalBlurDataset, local_config
-
-        procedural = local_config(self.lbs_config(), dict(self.cfg.lbs_options))[1]
-        try:
-            return LocalBlurDataset(
-                size=size, length=length, seed=seed, config=self.lbs_config(),
-                backgrounds=self.cfg.lbs_backgrounds, objects=self.cfg.lbs_objects, procedural=procedural,
-            )
-        except BlurmapError as ex:
-            raise ConfigError(str(ex)) from None
+        """LBS pairs of this run's generator at another size, count or seed (benchmarks, tests)."""
+        return build_dataset("lbs", self.cfg, "val", size=size, length=length, seed=seed)
 
     def build_datasets(self):
         c = self.cfg
@@ -213,16 +168,12 @@ class BladeNetRecipe(Recipe):
         if c.init_weights or c.finetune_root:
             if not c.finetune_root:
                 raise ConfigError("finetune_root: needed with init_weights (BladeNet+ fine-tuning)")
-            from blurmap.data.local import open_local_dataset
-
-            sets["finetune"] = open_local_dataset(c.finetune_root, c.finetune_split)
+            sets["finetune"] = build_dataset("local_folder", c, "train")
             return sets
         if c.use_lbs:
-            sets["lbs"] = self._lbs(c.train.crop_size, c.lbs_length, c.lbs_seed)
+            sets["lbs"] = build_dataset("lbs", c, "train")
         if c.reds_root:
-            from blurmap.data.reds import REDSDataset
-
-            sets["reds"] = REDSDataset(c.reds_root, c.reds_split)
+            sets["reds"] = build_dataset("reds", c, "train")
         if not sets:
             raise ConfigError("no training data: set reds_root, or use_lbs: true")
         if c.use_lbp and c.lbp_epochs > 0 and "lbs" not in sets:
@@ -238,11 +189,9 @@ class BladeNetRecipe(Recipe):
         c = self.cfg
         sets = {}
         if c.val_count > 0 and (c.use_lbs or c.finetune_root is None):
-            sets["lbs"] = self._lbs(c.val_size, c.val_count, c.val_seed)
+            sets["lbs"] = build_dataset("lbs", c, "val")
         if c.val_root:
-            from blurmap.data.local import open_local_dataset
-
-            sets["real"] = open_local_dataset(c.val_root, c.val_split)
+            sets["real"] = build_dataset("local_folder", c, "val")
         return sets
 
     # --- schedule ---------------------------------------------------------------------------

@@ -23,16 +23,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional
+from typing import List, Optional
 
 import numpy as np
 import torch
 
 from blurmap.errors import ConfigError
 from blurmap.metrics.texture import texture_mask
-from blurmap.synth.bundled import bundled_split
-from blurmap.synth.dp_dataset import SyntheticDPDataset
 from blurmap.train.data import Augment
+from blurmap.train.datasets import build_dataset
+from blurmap.train.datasets.synthetic_dp import SyntheticDPFields
 from blurmap.train.recipe import ModelSpec, Phase, Recipe, RecipeConfig, register_recipe
 
 
@@ -72,7 +72,7 @@ def supervised_coc_loss(coc: torch.Tensor, true_coc: torch.Tensor, balance: bool
 
 
 @dataclass
-class DefocusMapConfig(RecipeConfig):
+class DefocusMapConfig(RecipeConfig, SyntheticDPFields):
     # ---- f: DefocusMapNet
     channels: int = 32
     levels: int = 3
@@ -121,24 +121,9 @@ class DefocusMapConfig(RecipeConfig):
     train_split: str = "train"
     val_split: str = "val"
     val_count: int = 8
-    # ---- ... or DP scenes rendered on the fly from the bundled photos
-    synthetic_count: int = 0
-    synthetic_size: int = 128
-    synthetic_max_coc: float = 20.0
-    synthetic_val_count: int = 4
-    synthetic_holdout: List[str] = field(default_factory=lambda: ["chelsea"])
-    #: add the scikit-image texture samples (``blurmap.synth.bundled.TEXTURE_NAMES``) to training
-    synthetic_textures: bool = False
-    #: training content scale range: 1 = the whole photo each time; Z > 1 = a random window of
-    #: side size*z, z log-uniform in [1, Z] (native resolution up to a Z times wider view; see
-    #: SyntheticDPDataset zoom)
-    synthetic_zoom: float = 1.0
-    #: a scene source spec used instead of the bundled photo split when set: "procedural",
-    #: "procedural,bundled", a folder of sharp photos (blurmap.synth.sources)
-    synthetic_source: Optional[str] = None
-    #: PSF, focus and camera options of the synthetic scenes, e.g. {psf: random, noise: 0.001}
-    #: (blurmap.synth.dp_dataset.dp_scene_config)
-    scene_options: Dict[str, Any] = field(default_factory=dict)
+    # ---- ... or DP scenes rendered on the fly (synthetic_count > 0; fields in SyntheticDPFields):
+    # a new scene per sample and epoch
+    synthetic_fresh: bool = True
     #: texture threshold (AiF gradient magnitude per px) of the coc_mae_textured metric
     texture_threshold: float = 0.02
 
@@ -192,42 +177,24 @@ class DefocusMapRecipe(Recipe):
         trained = {"f", "g"} if c.learn_kernel else {"f"}  # a never-stepped optimizer gets no scheduler
         return {k: torch.optim.lr_scheduler.LambdaLR(o, factor) for k, o in optimizers.items() if k in trained}
 
-    def _photos(self, holdout: bool):
-        """The bundled photo split of the synthetic scenes (None when ``synthetic_source`` is set)."""
-        if self.cfg.synthetic_source:
-            return None
-        return bundled_split(self.cfg.synthetic_holdout, holdout, self.cfg.synthetic_textures and not holdout)
-
-    def _scene_kwargs(self) -> dict:
-        return {"source": self.cfg.synthetic_source, "scene_options": dict(self.cfg.scene_options)}
+    @property
+    def dataset(self) -> str:
+        """The data this run trains and validates on: ``synthetic_dp`` or ``dpdd``."""
+        return "synthetic_dp" if self.cfg.synthetic_count > 0 else "dpdd"
 
     def build_datasets(self):
-        c = self.cfg
-        if c.synthetic_count > 0:
-            return {"train": SyntheticDPDataset(self._photos(False), c.synthetic_count, c.synthetic_size,
-                                                c.synthetic_max_coc, seed=c.train.seed, fixed=False, zoom=c.synthetic_zoom,
-                                                **self._scene_kwargs())}
-        from blurmap.data.dpdd import DPDDDataset
-
-        return {"train": DPDDDataset(c.data_root, c.train_split, with_coc=False)}
+        return {"train": build_dataset(self.dataset, self.cfg, "train")}
 
     def train_transform(self, name):
-        if self.cfg.synthetic_count > 0:
+        if self.dataset == "synthetic_dp":
             return None  # scenes are rendered at the training size
         return Augment(crop=self.cfg.train.crop_size, rot_flip=True, dual_pixel=True)
 
     def build_val_datasets(self):
         c = self.cfg
-        if c.synthetic_count > 0:
-            if c.synthetic_val_count <= 0:
-                return {}
-            return {"val": SyntheticDPDataset(self._photos(True), c.synthetic_val_count, c.synthetic_size,
-                                              c.synthetic_max_coc, seed=c.train.seed + 7919, fixed=True, **self._scene_kwargs())}
-        from blurmap.data.dpdd import DPDDDataset
-
-        ds = DPDDDataset(c.data_root, c.val_split)
-        n = min(len(ds), c.val_count) if c.val_count > 0 else len(ds)
-        return {"val": torch.utils.data.Subset(ds, list(range(n)))}
+        if self.dataset == "synthetic_dp" and c.synthetic_val_count <= 0:
+            return {}
+        return {"val": build_dataset(self.dataset, c, "val")}
 
     def phases(self):
         c = self.cfg

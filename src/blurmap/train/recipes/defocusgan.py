@@ -32,26 +32,17 @@ Choices where the paper is silent (see ``docs/defocusgan.md``):
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from blurmap.data.dpdd_patches import DPDDPatches
 from blurmap.errors import ConfigError
-from blurmap.synth.bundled import bundled_split
-from blurmap.synth.dp_dataset import SyntheticDPDataset
 from blurmap.train.data import Augment
-from blurmap.train.network_maps import cache_network_maps
+from blurmap.train.datasets import build_dataset
+from blurmap.train.datasets.synthetic_dp import SyntheticDPFields
 from blurmap.train.recipe import ModelSpec, Phase, Recipe, RecipeConfig, register_recipe
-
-# --------------------------------------------------------------------------- datasets
-
-#: keys of the synthetic samples (the DP views are not used by this recipe)
-_SYNTH_KEYS = ("blur", "sharp", "coc")
-
 
 # --------------------------------------------------------------------------- config
 
@@ -73,7 +64,7 @@ def focus_weighted_l1(out: torch.Tensor, sharp: torch.Tensor, coc: torch.Tensor 
 
 
 @dataclass
-class DefocusGANConfig(RecipeConfig):
+class DefocusGANConfig(RecipeConfig, SyntheticDPFields):
     # ---- models
     #: registry name of the generator (``defocusgan`` or ``fpn_deblur`` for Table 6)
     generator: str = "defocusgan"
@@ -99,28 +90,10 @@ class DefocusGANConfig(RecipeConfig):
     #: DPDD and ablation configs; the synthetic CPU configs turn it on (six photos: the extra
     #: views fight memorisation)
     augment: bool = False
-    # ---- ... or synthetic DP scenes from the bundled photos (used when synthetic_count > 0)
-    synthetic_count: int = 0
-    synthetic_size: int = 128
+    # ---- ... or synthetic DP scenes (synthetic_count > 0; fields in SyntheticDPFields): a
+    # fixed, cached set of small-blur scenes without the DP views (this recipe does not use them)
     synthetic_max_coc: float = 8.0
-    synthetic_repeats: int = 1
-    #: random (make_dp_sample: layered depth, part in focus), plane (all out of focus) or mixed
-    synthetic_scene: str = "random"
-    synthetic_val_count: int = 4
-    #: bundled photos kept out of training (validation only)
-    synthetic_holdout: List[str] = field(default_factory=lambda: ["chelsea"])
-    #: add the scikit-image texture samples (``blurmap.synth.bundled.TEXTURE_NAMES``) to training
-    synthetic_textures: bool = False
-    #: training content scale range: 1 = the whole photo each time; Z > 1 = a random window of
-    #: side size*z, z log-uniform in [1, Z] (native resolution up to a Z times wider view; see
-    #: SyntheticDPDataset zoom)
-    synthetic_zoom: float = 1.0
-    #: a scene source spec used instead of the bundled photo split when set: "procedural",
-    #: "procedural,bundled", a folder of sharp photos (blurmap.synth.sources)
-    synthetic_source: Optional[str] = None
-    #: PSF, focus and camera options of the synthetic scenes, e.g. {psf: random, noise: 0.001}
-    #: (blurmap.synth.dp_dataset.dp_scene_config)
-    scene_options: Dict[str, Any] = field(default_factory=dict)
+    synthetic_keys: Optional[List[str]] = field(default_factory=lambda: ["blur", "sharp", "coc"])
     # ---- losses (eq. 8)
     #: extra L1 weight of in-focus pixels (|CoC| < 1 px, from the ground-truth map): with w > 0
     #: a pixel in focus counts 1 + w times, so the net learns to leave sharp regions as they are
@@ -203,47 +176,21 @@ class DefocusGANRecipe(Recipe):
         return {k: torch.optim.lr_scheduler.StepLR(o, step_size=step_size, gamma=0.5) for k, o in optimizers.items()}
 
     # ---- data
-    def _map_mode_and_dir(self, split: str) -> tuple[str, Optional[str]]:
-        if self.cfg.maps != "net":
-            return self.cfg.maps, None
-        cache = self.cfg.map_cache or str(Path(self.cfg.out) / "maps" / split)
-        cache_network_maps(self.cfg.data_root, split, self.cfg.map_weights, cache)
-        return "cache", cache
-
-    def _photos(self, holdout: bool):
-        """The bundled photo split of the synthetic scenes (None when ``synthetic_source`` is set)."""
-        if self.cfg.synthetic_source:
-            return None
-        return bundled_split(self.cfg.synthetic_holdout, holdout, self.cfg.synthetic_textures and not holdout)
-
-    def _scene_kwargs(self) -> dict:
-        return {"source": self.cfg.synthetic_source, "scene_options": dict(self.cfg.scene_options)}
+    @property
+    def dataset(self) -> str:
+        """The data this run trains and validates on: ``synthetic_dp`` or ``dpdd_patches``."""
+        return "synthetic_dp" if self.cfg.synthetic_count > 0 else "dpdd_patches"
 
     def build_datasets(self):
-        c = self.cfg
-        if c.synthetic_count > 0:
-            return {"train": SyntheticDPDataset(self._photos(False), c.synthetic_count, c.synthetic_size,
-                                                c.synthetic_max_coc, seed=c.train.seed, repeats=c.synthetic_repeats,
-                                                scene=c.synthetic_scene, fixed=True, cache=True, keys=_SYNTH_KEYS,
-                                                zoom=c.synthetic_zoom, **self._scene_kwargs())}
-        mode, cache = self._map_mode_and_dir(c.train_split)
-        return {"train": DPDDPatches(c.data_root, c.train_split, c.patch_size, c.patch_stride, mode, cache, c.min_sharpness)}
+        return {"train": build_dataset(self.dataset, self.cfg, "train")}
 
     def train_transform(self, name):
         return Augment(crop=self.cfg.train.crop_size, rot_flip=self.cfg.augment)
 
     def build_val_datasets(self):
         c = self.cfg
-        if c.synthetic_count > 0:
-            if c.synthetic_val_count <= 0:
-                return {}
-            return {"val": SyntheticDPDataset(self._photos(True), c.synthetic_val_count, c.synthetic_size,
-                                              c.synthetic_max_coc, seed=c.train.seed + 10_000, scene=c.synthetic_scene,
-                                              fixed=True, cache=True, keys=_SYNTH_KEYS, **self._scene_kwargs())}
-        if not c.val_split:
-            return {}
-        # validation frames are whole images; maps are not needed (inference is unguided)
-        return {"val": DPDDPatches(c.data_root, c.val_split, patch=10**6, stride=10**6, maps="none")}
+        wanted = c.synthetic_val_count > 0 if self.dataset == "synthetic_dp" else bool(c.val_split)
+        return {"val": build_dataset(self.dataset, c, "val")} if wanted else {}
 
     # ---- schedule
     def phases(self):
