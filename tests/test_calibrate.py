@@ -150,3 +150,52 @@ def test_saved_family_round_trips(tmp_path):
     save_camera_kernel(tmp_path / "f.safetensors", fam)
     back = load_camera_kernel(tmp_path / "f.safetensors")
     torch.testing.assert_close(back.kernels("left"), fam.kernels("left"))
+
+
+def test_a_camera_file_starts_the_recipes_kernel_bank(tmp_path):
+    from blurmap.fit import camera_kernel_stack
+    from blurmap.train.config import load_config
+
+    fam = DPKernelFamily(25, **TRUE)
+    save_camera_kernel(tmp_path / "cam.safetensors", fam)
+    data_ = {"recipe": "defocus_map", "synthetic_count": 2, "max_coc": 10.0,
+             "kernel_file": str(tmp_path / "cam.safetensors")}
+    lc = load_config(None, data=data_)
+    g = lc.recipe_cls(lc.cfg).build_models()["g"]
+    got = g.kernels("left").detach()
+    assert got.shape[0] == 11 and torch.allclose(got.sum((-2, -1)), torch.ones(11))
+    # the family's own kernels, mirror-symmetrised, at the radii the bank keeps
+    want = fam.kernels("left").detach()[:11]
+    want = 0.5 * (want + fam.kernels("right").detach()[:11].flip(-1))
+    c, k = (want.shape[-1] - got.shape[-1]) // 2, got.shape[-1]
+    want = want[..., c:c + k, c:c + k]
+    want = want / want.sum((-2, -1), keepdim=True)
+    assert torch.allclose(got[1:], want[1:], atol=1e-5)
+    default = load_config(None, data={**data_, "kernel_file": None})
+    assert not torch.allclose(build_default_kernels(default), got, atol=1e-3)
+    # a bank trained by the recipe is a kernel file too
+    from blurmap.weights import save_weights
+
+    save_weights(tmp_path / "g.safetensors", g.state_dict(), "dp_kernel_bank", g.init_kwargs)
+    assert torch.allclose(camera_kernel_stack(tmp_path / "g.safetensors", 10, g.size), got, atol=1e-6)
+
+
+def build_default_kernels(loaded):
+    from blurmap.models import build_model
+
+    spec = loaded.recipe_cls(loaded.cfg).build_models()["g"]
+    return build_model(spec.name, **spec.kwargs).kernels("left").detach()
+
+
+def test_a_bad_kernel_file_is_one_config_error(tmp_path):
+    from blurmap.errors import ConfigError
+    from blurmap.train.config import load_config
+
+    save_camera_kernel(tmp_path / "small.safetensors", DPKernelFamily(4))
+    for path, msg in [(tmp_path / "missing.safetensors", "kernel_file: "),
+                      (tmp_path / "small.safetensors", "reaches radius 4, 10 is needed")]:
+        lc = load_config(None, data={"recipe": "defocus_map", "synthetic_count": 2, "max_coc": 10.0,
+                                     "kernel_file": str(path)})
+        with pytest.raises(ConfigError, match=msg) as ex:
+            lc.recipe_cls(lc.cfg).build_models()
+        assert "\n" not in str(ex.value)

@@ -8,7 +8,7 @@
   :func:`load_camera_kernel` (``blurmap defocus-map --kernel``).
 """
 
-from blurmap.fit.camera import calibrate_camera, load_camera_kernel, save_camera_kernel
+from blurmap.fit.camera import calibrate_camera, camera_kernel_stack, load_camera_kernel, save_camera_kernel
 from blurmap.fit.defocus_map import optimize_defocus_map
 
-__all__ = ["calibrate_camera", "load_camera_kernel", "optimize_defocus_map", "save_camera_kernel"]
+__all__ = ["calibrate_camera", "camera_kernel_stack", "load_camera_kernel", "optimize_defocus_map", "save_camera_kernel"]

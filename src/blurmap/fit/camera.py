@@ -35,6 +35,7 @@ __all__ = [
     "Calibration",
     "calibrate_camera",
     "load_camera_kernel",
+    "camera_kernel_stack",
     "save_camera_kernel",
     "textured_pixels",
 ]
@@ -199,9 +200,9 @@ def load_camera_kernel(path: str | os.PathLike):
             family.load_state_dict(state, strict=True)
             return family.requires_grad_(False)
         if meta["name"] == "dp_kernel_bank":
-            from blurmap.weights import load_model
+            from blurmap.weights import load_network
 
-            return load_model(path, "dp_kernel_bank").kernels("left").detach()
+            return load_network(path, "dp_kernel_bank").kernels("left").detach()
     except WeightsError as ex:
         raise BlurmapError(f"--kernel: {ex}") from None
     except (RuntimeError, ValueError, TypeError) as ex:
@@ -209,3 +210,37 @@ def load_camera_kernel(path: str | os.PathLike):
         raise BlurmapError(f"--kernel: {path}: does not hold a valid PSF ({first})") from None
     raise BlurmapError(f"--kernel: {path}: holds {meta['name']!r} weights, expected a camera file from "
                        f"'blurmap calibrate' ({CAMERA_KERNEL_NAME}) or dp_kernel_bank weights")
+
+
+def camera_kernel_stack(path: str | os.PathLike, max_radius: int, size: int) -> torch.Tensor:
+    """The left-view kernels of a ``--kernel`` file as the start of a learnable kernel bank.
+
+    The training recipes start g from a calibrated camera this way (``kernel_file``). The
+    kernels are mirror-symmetrised (what :class:`~blurmap.physics.kernels.DPKernelBank` can
+    hold), cut to radii ``0..max_radius`` and centred in a ``size`` window (cropped or padded
+    with zeros; each kernel is renormalised to sum 1). A camera's vignetting is not part of a
+    bank and is dropped.
+
+    Args:
+        path: a camera file from ``blurmap calibrate`` or ``dp_kernel_bank`` weights.
+        max_radius: largest CoC radius R of the bank, px.
+        size: odd kernel side K of the bank.
+    Returns:
+        ``(R + 1, K, K)`` float32.
+    Raises:
+        BlurmapError: an unreadable file, or one whose kernels stop short of ``max_radius``.
+    """
+    from blurmap.physics.psf import PSFTable, psf_stack
+
+    bank = load_camera_kernel(path)
+    left = bank.kernels("left") if isinstance(bank, torch.nn.Module) else bank
+    table = PSFTable(left.detach().double().cpu().numpy(), name=str(path))
+    stack = psf_stack(table, int(max_radius), "mirror-mean")
+    k = stack.shape[-1]
+    if k > size:
+        c = (k - size) // 2
+        stack = stack[..., c:c + size, c:c + size]
+    elif k < size:
+        p = (size - k) // 2
+        stack = torch.nn.functional.pad(stack, (p, p, p, p))
+    return (stack / stack.sum(dim=(-2, -1), keepdim=True).clamp_min(1e-12)).float()

@@ -28,7 +28,7 @@ from typing import List, Optional
 import numpy as np
 import torch
 
-from blurmap.errors import ConfigError
+from blurmap.errors import BlurmapError, ConfigError
 from blurmap.metrics.texture import texture_mask
 from blurmap.train.data import Augment
 from blurmap.train.datasets import build_dataset
@@ -81,6 +81,9 @@ class DefocusMapConfig(RecipeConfig, SyntheticDPFields):
     # ---- g: learnable kernel (eq. 3 init; "gaussian" for the Table 5 ablation)
     kernel_kind: str = "butterworth"
     learn_kernel: bool = True
+    #: start g from a camera's kernels instead (``blurmap calibrate`` output or dp_kernel_bank
+    #: weights; fit.camera_kernel_stack); null = ``kernel_kind``
+    kernel_file: Optional[str] = None
     # ---- loss (eq. 5)
     lam: float = 1.0e-5
     views: List[str] = field(default_factory=lambda: ["left", "right"])
@@ -153,8 +156,25 @@ class DefocusMapRecipe(Recipe):
         return {
             "f": ModelSpec("defocus_map_net", {"channels": c.channels, "levels": c.levels, "blocks": c.blocks,
                                                "max_coc": c.max_coc}),
-            "g": ModelSpec("dp_kernel_bank", {"max_radius": int(np.ceil(c.max_coc)), "kind": c.kernel_kind}),
+            "g": self._kernel_bank(),
         }
+
+    def _kernel_bank(self):
+        c = self.cfg
+        spec = ModelSpec("dp_kernel_bank", {"max_radius": int(np.ceil(c.max_coc)), "kind": c.kernel_kind})
+        if not c.kernel_file:
+            return spec
+        from blurmap.fit.camera import camera_kernel_stack
+        from blurmap.models import build_model
+
+        g = build_model(spec.name, **spec.kwargs)
+        try:
+            stack = camera_kernel_stack(c.kernel_file, g.max_radius, g.size)
+        except BlurmapError as ex:
+            raise ConfigError(f"kernel_file: {str(ex).removeprefix('--kernel: ')}") from None
+        with torch.no_grad():
+            g.weight.copy_(stack)
+        return g
 
     def build_optimizers(self, models):
         c = self.cfg
