@@ -81,7 +81,10 @@ def defocus_map(
     if kernel is not None:  # likewise the camera PSF
         from blurmap.fit import load_camera_kernel
 
-        bank = load_camera_kernel(kernel)
+        try:
+            bank = load_camera_kernel(kernel)
+        except BlurmapError as ex:
+            raise BlurmapError(f"--kernel: {ex}") from None
     lv, rv = read_image(left).array, read_image(right).array
     if lv.shape != rv.shape:
         raise BlurmapError(

@@ -182,8 +182,10 @@ def save_camera_kernel(path: str | os.PathLike, calibration: Calibration | DPKer
 
 
 def load_camera_kernel(path: str | os.PathLike):
-    """Read a ``--kernel`` file: a calibrated camera (:class:`DPKernelFamily`) or a
+    """Read a kernel file: a calibrated camera (:class:`DPKernelFamily`) or a
     ``dp_kernel_bank`` from training (its ``(R + 1, K, K)`` left-view kernels).
+
+    Callers name the option in their messages (``--kernel``, ``kernel_file``).
 
     Raises:
         BlurmapError: missing, unreadable or corrupt file, or weights of another model
@@ -204,11 +206,11 @@ def load_camera_kernel(path: str | os.PathLike):
 
             return load_network(path, "dp_kernel_bank").kernels("left").detach()
     except WeightsError as ex:
-        raise BlurmapError(f"--kernel: {ex}") from None
+        raise BlurmapError(str(ex)) from None
     except (RuntimeError, ValueError, TypeError) as ex:
         first = str(ex).splitlines()[0] if str(ex) else type(ex).__name__
-        raise BlurmapError(f"--kernel: {path}: does not hold a valid PSF ({first})") from None
-    raise BlurmapError(f"--kernel: {path}: holds {meta['name']!r} weights, expected a camera file from "
+        raise BlurmapError(f"{path}: does not hold a valid PSF ({first})") from None
+    raise BlurmapError(f"{path}: holds {meta['name']!r} weights, expected a camera file from "
                        f"'blurmap calibrate' ({CAMERA_KERNEL_NAME}) or dp_kernel_bank weights")
 
 

@@ -171,7 +171,7 @@ class DefocusMapRecipe(Recipe):
         try:
             stack = camera_kernel_stack(c.kernel_file, g.max_radius, g.size)
         except BlurmapError as ex:
-            raise ConfigError(f"kernel_file: {str(ex).removeprefix('--kernel: ')}") from None
+            raise ConfigError(f"kernel_file: {ex}") from None
         with torch.no_grad():
             g.weight.copy_(stack)
         return g
