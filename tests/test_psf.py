@@ -150,3 +150,22 @@ def test_kernel_bank_starts_from_any_family():
     asym = DPKernelBank(6, psf=PSF_FAMILIES["asymmetric"]).kernels("left")
     left, right = psf_stack(PSF_FAMILIES["asymmetric"], 6, "left"), psf_stack(PSF_FAMILIES["asymmetric"], 6, "right")
     torch.testing.assert_close(asym[3], 0.5 * (left[3] + right[3].flip(-1)), atol=1e-6, rtol=0)
+
+
+def test_eq3_share_mixes_the_eq3_kernel_into_random_psfs():
+    from blurmap.synth.dp import DPConfig
+    from blurmap.synth.dp_dataset import dp_scene_config
+
+    cfg, _ = dp_scene_config(20.0, {"psf": "random", "eq3_share": 0.3})
+    rng = np.random.default_rng(5)
+    draws = [cfg.draw_psf(rng) for _ in range(2000)]
+    eq3 = sum(d is None for d in draws) / len(draws)
+    assert abs(eq3 - 0.3) < 0.04  # binomial sd ~0.01
+    assert all(isinstance(d, PSFSpec) for d in draws if d is not None)
+    # without a share the draws are the ones recipes always had: one random spec per sample
+    a, b = np.random.default_rng(9), np.random.default_rng(9)
+    assert DPConfig(psf="random").draw_psf(a) == random_psf_spec(b)
+    # a fixed PSF ignores the share
+    assert DPConfig(eq3_share=1.0).draw_psf(np.random.default_rng(0)) is None
+    with pytest.raises(BlurmapError, match="eq3_share"):
+        DPConfig(eq3_share=1.5)

@@ -60,6 +60,9 @@ class DPConfig:
         psf: the DP PSF: None = eq. 3, a :class:`~blurmap.physics.psf.PSFSpec`, a
             :class:`~blurmap.physics.psf.PSFTable`, or ``"random"`` (a new
             :func:`~blurmap.physics.psf.random_psf_spec` per sample).
+        eq3_share: with ``psf="random"``, the share of samples rendered with the eq. 3 kernel
+            instead of a random family (mixing both keeps a net trained on varied PSFs good at
+            the common one).
         nothing_in_focus: probability that the focal plane lies outside the scene's depth range
             (every pixel has ``|CoC| >= 0.5`` px).
         all_in_focus: probability that the whole scene is in focus (``|CoC| < 0.5`` px).
@@ -73,6 +76,7 @@ class DPConfig:
     ramp_prob: float = 0.3
     gamma: float = 2.2
     psf: object = None
+    eq3_share: float = 0.0
     nothing_in_focus: float = 0.0
     all_in_focus: float = 0.0
     camera: CameraConfig = field(default_factory=CameraConfig)
@@ -82,6 +86,8 @@ class DPConfig:
             raise BlurmapError(f"max_coc must be > 0, got {self.max_coc}")
         if not 0 <= self.min_coc_frac <= 1:
             raise BlurmapError(f"min_coc_frac must be in [0, 1], got {self.min_coc_frac}")
+        if not 0 <= self.eq3_share <= 1:
+            raise BlurmapError(f"eq3_share must be in [0, 1], got {self.eq3_share}")
         p, q = self.nothing_in_focus, self.all_in_focus
         if not (0 <= p <= 1 and 0 <= q <= 1 and p + q <= 1):
             raise BlurmapError(f"nothing_in_focus and all_in_focus must be probabilities summing to <= 1, got {p}, {q}")
@@ -90,8 +96,21 @@ class DPConfig:
         d = {f: getattr(self, f) for f in ("max_coc", "min_coc_frac", "num_layers", "ramp_prob", "gamma",
                                            "nothing_in_focus", "all_in_focus")}
         d["psf"] = psf_label(self.psf)
+        if self.eq3_share:
+            d["eq3_share"] = self.eq3_share
         d["camera"] = self.camera.to_dict()
         return d
+
+    def draw_psf(self, rng: np.random.Generator):
+        """The PSF of one sample: ``psf`` itself, or a draw when it is ``"random"`` (None = eq. 3)."""
+        from blurmap.physics.psf import random_psf_spec
+
+        if not (isinstance(self.psf, str) and self.psf == "random"):
+            return self.psf
+        # the share is drawn only when set, so recipes without it render the scenes they always did
+        if self.eq3_share and rng.random() < self.eq3_share:
+            return None
+        return random_psf_spec(rng)
 
 
 def psf_label(psf) -> str:
@@ -254,7 +273,6 @@ def make_dp_sample(
         ``coc`` ``(H, W)`` signed px, and ``info`` (scene kind, focus, gain, PSF, camera).
     """
     from blurmap.physics.defocus import render_dual_pixel
-    from blurmap.physics.psf import random_psf_spec
 
     cfg = config or DPConfig()
     aif, disp = _fit(np.asarray(image, dtype=np.float32), size, rng, disparity)
@@ -265,7 +283,7 @@ def make_dp_sample(
         u = random_inverse_depth(rng, aif, kind)
     coc, info = coc_from_inverse_depth(rng, u, cfg.max_coc, cfg.min_coc_frac,
                                        nothing_in_focus=cfg.nothing_in_focus, all_in_focus=cfg.all_in_focus)
-    psf = random_psf_spec(rng) if isinstance(cfg.psf, str) and cfg.psf == "random" else cfg.psf
+    psf = cfg.draw_psf(rng)
     cam = cfg.camera.draw(rng)
     identity = cfg.camera.is_identity
     with torch.no_grad():

@@ -62,7 +62,6 @@ def render_plane_scene(photo: np.ndarray, size: int, max_coc: float, rng: np.ran
         [0, 1] and ``coc`` ``(1, size, size)`` signed px.
     """
     from blurmap.physics.defocus import render_dual_pixel
-    from blurmap.physics.psf import random_psf_spec
 
     aif = _cover_crop(np.asarray(photo, dtype=np.float32), size, rng)
     n = size
@@ -72,7 +71,7 @@ def render_plane_scene(photo: np.ndarray, size: int, max_coc: float, rng: np.ran
     coc = (c0 * (1 + 0.3 * (np.cos(angle) * xx + np.sin(angle) * yy))).astype(np.float32)
     psf, crf = None, None
     if config is not None:
-        psf = random_psf_spec(rng) if isinstance(config.psf, str) and config.psf == "random" else config.psf
+        psf = config.draw_psf(rng)
         if not config.camera.is_identity:
             crf = config.camera.draw(rng).crf
     with torch.no_grad():
@@ -84,15 +83,16 @@ def render_plane_scene(photo: np.ndarray, size: int, max_coc: float, rng: np.ran
 
 
 #: keys of ``scene_options`` (see :func:`dp_scene_config`)
-SCENE_OPTIONS = ("psf", "min_coc_frac", "nothing_in_focus", "all_in_focus", "tone_curves", "noise", "read_noise",
-                 "vignetting", "jpeg_prob", "jpeg_quality", "procedural")
+SCENE_OPTIONS = ("psf", "eq3_share", "min_coc_frac", "nothing_in_focus", "all_in_focus", "tone_curves", "noise",
+                 "read_noise", "vignetting", "jpeg_prob", "jpeg_quality", "procedural")
 
 
 def dp_scene_config(max_coc: float, options: dict | None = None):
     """The :class:`~blurmap.synth.dp.DPConfig` and procedural config a recipe's ``scene_options`` ask for.
 
     Keys (all optional): ``psf`` (a ``--psf`` value: family name, ``random``, ``.npy`` table),
-    ``min_coc_frac``, ``nothing_in_focus``, ``all_in_focus``, the
+    ``eq3_share`` (with ``psf: random``, the share of scenes with the eq. 3 kernel), ``min_coc_frac``,
+    ``nothing_in_focus``, ``all_in_focus``, the
     :class:`~blurmap.synth.camera.CameraConfig` fields (``tone_curves``, ``noise``,
     ``read_noise``, ``vignetting``, ``jpeg_prob``, ``jpeg_quality``) and ``procedural`` (a dict of
     :class:`~blurmap.synth.procedural.ProceduralConfig` fields).
@@ -118,6 +118,7 @@ def dp_scene_config(max_coc: float, options: dict | None = None):
         procedural = None if proc is None else ProceduralConfig(**{k: tuple(v) if isinstance(v, (list, tuple)) else v
                                                                    for k, v in dict(proc).items()})
         cfg = DPConfig(max_coc=float(max_coc), psf=parse_psf(opts["psf"]) if opts.get("psf") else None,
+                       eq3_share=float(opts.get("eq3_share", 0.0)),
                        min_coc_frac=float(opts.get("min_coc_frac", 0.4)),
                        nothing_in_focus=float(opts.get("nothing_in_focus", 0.0)),
                        all_in_focus=float(opts.get("all_in_focus", 0.0)), camera=CameraConfig(**cam))
