@@ -87,8 +87,18 @@ def test_bench_quality_quick_runs_and_writes_json(tmp_path, capsys):
     (["--split", "sideways"], "--split must be"),
     (["--weights", "no_such_weights.safetensors"], "no such weights file"),
     (["--count", "0"], "--count must be >= 1"),
+    (["--in-split", "dp-nowhere"], "--in-split: unknown split 'dp-nowhere'"),
+    (["--weights", "local", "--no-optimize", "--in-split", "dp-bundled-20px"], "holds dp scenes"),
 ])
 def test_bench_quality_bad_input(capsys, args, message):
     assert main(["bench", "quality", "--quick", *args]) == 1
     err = capsys.readouterr().err.strip()
     assert err.startswith("blurmap: error: ") and message in err and "\n" not in err
+
+
+def test_in_split_replaces_the_split_of_its_task_family_only():
+    from blurmap.bench.quality import plan_models, with_in_split
+
+    plan = with_in_split(plan_models(["defocus-map", "local"], optimize=True), "dp-bundled-6px")
+    splits = {label: split for label, _, _, split in plan.entries}
+    assert splits == {"defocus-map": "dp-bundled-6px", "optimize": "dp-bundled-6px", "local": "local-bundled"}

@@ -38,7 +38,8 @@ import numpy as np
 from blurmap.bench.table import Column
 from blurmap.errors import BlurmapError
 
-__all__ = ["COC_BINS", "BIAS_BINS", "SPLITS", "DEFAULT_IN_SPLITS", "QualityPlan", "quality_rows", "QUALITY_COLUMNS"]
+__all__ = ["COC_BINS", "BIAS_BINS", "SPLITS", "DEFAULT_IN_SPLITS", "QualityPlan", "plan_models", "with_in_split",
+           "quality_rows", "QUALITY_COLUMNS"]
 
 #: |CoC| bins (px) of the defocus deblurring table; "in focus" is the first
 COC_BINS = ((0.0, 1.0), (1.0, 3.0), (3.0, 6.0), (6.0, 10.0), (10.0, 15.0), (15.0, 25.5))
@@ -331,6 +332,27 @@ def plan_models(weights: list[str] | None, optimize: bool = True) -> QualityPlan
     if optimize:
         entries.append(("optimize", "optimize", None, DEFAULT_IN_SPLITS["optimize"]))
     return QualityPlan(entries)
+
+
+def with_in_split(plan: QualityPlan, split: str) -> QualityPlan:
+    """``plan`` with ``split`` as the ``in`` split of every entry of its task family.
+
+    Lets new weights be scored on a shipped model's training scenes (``--in-split
+    dp-bundled-20px``), where by default they get their recipe's split.
+
+    Raises:
+        BlurmapError: an unknown split, or one no entry of ``plan`` can be scored on.
+    """
+    if split not in SPLITS:
+        raise BlurmapError(f"--in-split: unknown split {split!r}; choose one of {', '.join(SPLITS)}")
+    family = SPLITS[split].task
+    if not any(_family(task) == family for _, task, _, _ in plan.entries):
+        raise BlurmapError(f"--in-split: {split} holds {family} scenes, and no model scored here works on them")
+    return QualityPlan([(label, task, w, split if _family(task) == family else own) for label, task, w, own in plan.entries])
+
+
+def _family(task: str) -> str:
+    return "local" if task == "local" else "dp"
 
 
 def quality_rows(plan: QualityPlan, *, count: int = 12, quick: bool = False, splits=("in", "shifted"),

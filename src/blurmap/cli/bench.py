@@ -155,13 +155,15 @@ def quality_cmd(
                                                 "(default: every shipped model)."),
     optimize: bool = typer.Option(True, "--optimize/--no-optimize", help="Also score the per-pair defocus-map fit."),
     split: str = typer.Option("both", "--split", help="in, shifted or both."),
+    in_split: Optional[str] = typer.Option(None, "--in-split", help="Score the models of this split's task on it as "
+                                           "their in split (e.g. new weights on a shipped model's training scenes)."),
     count: int = typer.Option(12, "--count", help="Scenes per split."),
     quick: bool = typer.Option(False, "--quick", help="2 small scenes per split (a smoke test, under a minute)."),
     json_out: Optional[Path] = typer.Option(None, "--json", help=_JSON_HELP),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing --json file."),
 ) -> None:
     """Quality in and out of the training distribution (fixed seeds; docs/benchmarks.md)."""
-    from blurmap.bench.quality import plan_models, quality_rows, quality_tables
+    from blurmap.bench.quality import plan_models, quality_rows, quality_tables, with_in_split
 
     if split not in ("in", "shifted", "both"):
         raise BlurmapError(f"--split must be in, shifted or both, got {split!r}")
@@ -169,6 +171,8 @@ def quality_cmd(
         raise BlurmapError(f"--count must be >= 1, got {count}")
     _check_json(json_out, overwrite)
     plan = plan_models(split_list(weights, "--weights"), optimize)
+    if in_split is not None:
+        plan = with_in_split(plan, in_split)
     splits = ("in", "shifted") if split == "both" else (split,)
     rows = quality_rows(plan, count=count, quick=quick, splits=splits, on_progress=lambda s: typer.echo(s, err=True))
     _emit(quality_tables(rows), "quality", [], rows, json_out, overwrite, count=count, quick=quick)
