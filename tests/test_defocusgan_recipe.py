@@ -186,3 +186,13 @@ def test_doublegan_ablation_trains_its_critic_with_ragan_ls(dpdd_coc):
     with pytest.raises(Exception, match="gan_loss"):
         bad = load_config(None, data={**_shrink(raw, dpdd_coc), "gan_loss": "hinge"})
         bad.recipe_cls(bad.cfg)
+
+
+def test_validation_input_psnr_is_scored_per_image_like_the_engine():
+    from blurmap.train.recipes.defocusgan import _psnr
+
+    sharp = torch.full((2, 3, 8, 8), 0.5)
+    blur = sharp.clone()
+    blur[0] += 0.1    # image 0: PSNR 20 dB
+    blur[1] += 0.001  # image 1: PSNR 60 dB
+    assert _psnr(blur, sharp) == pytest.approx(40.0, abs=1e-3)  # a pooled MSE would give ~23 dB
