@@ -352,7 +352,8 @@ def with_in_split(plan: QualityPlan, split: str) -> QualityPlan:
 
 
 def _family(task: str) -> str:
-    return "local" if task == "local" else "dp"
+    """``dp`` or ``local``: the kind of scenes a task is scored on (from its shifted split)."""
+    return SPLITS[SHIFTED_SPLITS[task]].task
 
 
 def quality_rows(plan: QualityPlan, *, count: int = 12, quick: bool = False, splits=("in", "shifted"),
