@@ -124,7 +124,7 @@ def optimize_defocus_map(
     steps: int = 300,
     bank=None,
     lam: float = 0.003,
-    lr: float = 0.3,
+    lr: float = 0.6,
     grid: int = 4,
     coarse_pixels: int = 100_000,
     refine_steps: int | None = None,
@@ -135,7 +135,8 @@ def optimize_defocus_map(
     swap_views: bool = False,
     search: bool = False,
     pyramid: int = 2,
-    pyramid_steps: int = 100,
+    pyramid_steps: int = 600,
+    pyramid_lr_scale: bool = True,
     search_window: int = 15,
     search_median: int = 3,
     vignetting: float | None = None,
@@ -166,6 +167,8 @@ def optimize_defocus_map(
         search: initialise the map by :func:`search_map` (else all in focus).
         pyramid: extra stages before the main one, each 2x coarser than the next.
         pyramid_steps: Adam steps of each extra stage.
+        pyramid_lr_scale: in an extra stage k times coarser than the main one, multiply ``lr``
+            by k (the step is then the same in that stage's own pixels).
         search_window: box window of the search cost, coarse px.
         search_median: median filter over grid cells of the search result (1 = none).
         vignetting: light-split tilt ``v`` to divide out; None = the family's value (a camera
@@ -203,7 +206,10 @@ def optimize_defocus_map(
     s = auto_scale(h, w, coarse_pixels)
     refine = steps // 3 if refine_steps is None else refine_steps
     # coarser stages first: a blur of 20 px is 5 px four times coarser, where a descent from
-    # "in focus" still finds it; each costs a fraction of the main stage
+    # "in focus" still finds it; each costs a fraction of the main stage. Weakly textured regions
+    # give the map little gradient, so it climbs there at about the step size per step: with the
+    # main stage's step a coarse stage ended far short of a 15-20 px blur, hence the step scaled
+    # by the stage's scale and 600 steps (docs/defocus-maps.md, "Per-pair fit on the shifted split")
     stages = [(s * 2**k, pyramid_steps) for k in range(pyramid, 0, -1)
               if min(h, w) // (s * 2**k) >= 4 * grid and pyramid_steps > 0]
     stages += [(s, steps)] + ([(max(s // 2, 1), refine)] if refine and s > 1 else [])
@@ -227,7 +233,8 @@ def optimize_defocus_map(
         else:
             init = F.interpolate(grid_param.detach(), size=(gh, gw), mode="bilinear", align_corners=False)
         grid_param = init.clone().requires_grad_(True)
-        groups = [{"params": [grid_param], "lr": lr}]
+        stage_lr = lr * (max(1.0, scale / s) if pyramid_lr_scale else 1.0)
+        groups = [{"params": [grid_param], "lr": stage_lr}]
         if fit_kernel:
             # the light split is divided out once, from the closed-form estimate: only the
             # kernel's shape is fitted here (index 5, the vignetting, gets no gradient)
