@@ -6,7 +6,14 @@ import torch
 import torch.nn.functional as F
 from skimage import data
 
-from blurmap.losses.reblur import ReblurLoss, downscale, dp_consistency_loss, gradient_prior, reblur_loss
+from blurmap.losses.reblur import (
+    ReblurLoss,
+    curvature_prior,
+    downscale,
+    dp_consistency_loss,
+    gradient_prior,
+    reblur_loss,
+)
 from blurmap.physics.defocus import defocus_blur
 from blurmap.physics.kernels import DPKernelBank, dp_kernel_stack, kernels_at_scale
 
@@ -25,6 +32,15 @@ def test_gradient_prior_hand_computed():
     m = torch.tensor([[0.0, 1.0, 3.0], [2.0, 2.0, 2.0]])[None, None]
     # |dx| mean over 4 differences: (1 + 2 + 0 + 0) / 4; |dy| mean over 3: (2 + 1 + 1) / 3
     assert abs(float(gradient_prior(m)) - (3 / 4 + 4 / 3)) < 1e-6
+
+
+def test_curvature_prior_hand_computed_and_zero_on_planes():
+    # one row 0 0 1 0 0: second differences 1, -2, 1 -> mean 4/3; the 1-px column adds nothing
+    spike = torch.tensor([0.0, 0.0, 1.0, 0.0, 0.0]).view(1, 1, 1, 5)
+    assert abs(float(curvature_prior(spike)) - 4 / 3) < 1e-6
+    yy, xx = torch.meshgrid(torch.arange(6.0), torch.arange(7.0), indexing="ij")
+    plane = (2.5 * xx - 1.5 * yy + 3)[None, None]
+    assert float(curvature_prior(plane)) < 1e-5 and float(gradient_prior(plane)) > 3.9
 
 
 def test_reblur_loss_zero_at_truth_and_positive_elsewhere(scene):

@@ -57,6 +57,8 @@ def test_optimize_recovers_a_tilted_plane():
     assert float(inner.mean()) < 0.6, float(inner.mean())
     with pytest.raises(ValueError):
         optimize_defocus_map(left, right[..., :20])
+    with pytest.raises(ValueError, match="curvature"):
+        optimize_defocus_map(left, right, curvature=1.5)
 
 
 def test_optimize_reaches_a_large_blur_on_weak_texture():
@@ -73,3 +75,21 @@ def test_optimize_reaches_a_large_blur_on_weak_texture():
     left, right = defocus_blur(img, coc, stack, "left"), defocus_blur(img, coc, stack, "right")
     err = (optimize_defocus_map(left, right, steps=60) - coc)[..., 16:-16, 16:-16]
     assert float(err.abs().mean()) < 1.5 and abs(float(err.mean())) < 1.0, (float(err.abs().mean()), float(err.mean()))
+
+
+def test_curvature_prior_carries_a_receding_plane_into_blur_the_views_lost():
+    # a ground plane: 18 px of blur at the top, 4 px at the bottom; the top half is a 3 px
+    # stripe texture that the blur wipes out of the views, so only the prior can fill it in.
+    # The gradient prior flattens the map there; the second differences let the ramp go on
+    a = data.astronaut()[::3, ::3][:128, :160].astype(np.float32) / 255
+    img = torch.from_numpy(a).permute(2, 0, 1)[None].clone()
+    h, w = img.shape[-2:]
+    img[:, :, : h // 2] = 0.5 + 0.3 * torch.sin(2 * np.pi * torch.arange(w, dtype=torch.float32) / 3.0)
+    yy = torch.arange(h, dtype=torch.float32)[:, None].expand(h, w)
+    coc = (18.0 - 14.0 * yy / (h - 1))[None, None].contiguous()
+    stack = dp_kernel_stack(25)
+    left, right = defocus_blur(img, coc, stack, "left"), defocus_blur(img, coc, stack, "right")
+    top, bottom = (..., slice(8, h // 2 - 8), slice(16, -16)), (..., slice(h // 2 + 8, -8), slice(16, -16))
+    err = {c: optimize_defocus_map(left, right, steps=60, curvature=c) - coc for c in (0.0, 0.7)}
+    assert float(err[0.7][top].abs().mean()) < float(err[0.0][top].abs().mean()) - 0.4
+    assert float(err[0.7][bottom].abs().mean()) < 0.3

@@ -137,6 +137,7 @@ def optimize_defocus_map(
     pyramid: int = 2,
     pyramid_steps: int = 600,
     pyramid_lr_scale: bool = True,
+    curvature: float = 0.7,
     search_window: int = 15,
     search_median: int = 3,
     vignetting: float | None = None,
@@ -153,7 +154,8 @@ def optimize_defocus_map(
             else the fixed eq. 3 stack), a :class:`DPKernelFamily` (e.g. a calibrated camera
             from :func:`blurmap.fit.load_camera_kernel`; its vignetting is used), a
             :class:`DPKernelBank`, or a ``(R + 1, K, K)`` left-view stack.
-        lam: gradient-prior weight (on the grid, px per grid cell).
+        lam: weight of the prior on the grid (px per grid cell): ``(1 - curvature)`` times the
+            mean gradient plus ``curvature`` times the mean second difference.
         lr: Adam learning rate of the map (px per step).
         grid: one map value per ``grid x grid`` coarse pixels.
         coarse_pixels: target size of the coarse stage.
@@ -169,6 +171,9 @@ def optimize_defocus_map(
         pyramid_steps: Adam steps of each extra stage.
         pyramid_lr_scale: in an extra stage k times coarser than the main one, multiply ``lr``
             by k (the step is then the same in that stage's own pixels).
+        curvature: share of the second-difference prior in the prior, in [0, 1] (0: gradient
+            only, which flattens a slanted surface where the views carry no texture; 1:
+            second differences only, which lets small blurs drift).
         search_window: box window of the search cost, coarse px.
         search_median: median filter over grid cells of the search result (1 = none).
         vignetting: light-split tilt ``v`` to divide out; None = the family's value (a camera
@@ -180,6 +185,8 @@ def optimize_defocus_map(
         ``(B, 1, H, W)`` float32 signed CoC in px at the input resolution (positive behind the
         focal plane); with ``return_kernel``, ``(map, family)``.
     """
+    if not 0 <= curvature <= 1:
+        raise ValueError(f"curvature must be in [0, 1], got {curvature}")
     if left.shape != right.shape or left.dim() != 4:
         raise ValueError(f"left {tuple(left.shape)} and right {tuple(right.shape)} must be equal (B, 3, H, W)")
     if swap_views:
@@ -243,7 +250,7 @@ def optimize_defocus_map(
         with torch.enable_grad():
             for _ in range(n):
                 coc = F.interpolate(grid_param, size=l.shape[-2:], mode="bilinear", align_corners=False)
-                loss = consistency(l, r, coc, kernels(), scale) + lam * _grad_prior(grid_param)
+                loss = consistency(l, r, coc, kernels(), scale) + lam * _prior(grid_param, curvature)
                 opt.zero_grad()
                 loss.backward()
                 opt.step()
@@ -259,7 +266,9 @@ def optimize_defocus_map(
     return (out, family) if return_kernel else out
 
 
-def _grad_prior(coc: torch.Tensor) -> torch.Tensor:
-    from blurmap.losses.reblur import gradient_prior
+def _prior(coc: torch.Tensor, curvature: float) -> torch.Tensor:
+    from blurmap.losses.reblur import curvature_prior, gradient_prior
 
-    return gradient_prior(coc)
+    if curvature == 0:
+        return gradient_prior(coc)
+    return (1 - curvature) * gradient_prior(coc) + curvature * curvature_prior(coc)

@@ -11,6 +11,7 @@
   ``right = I * K_R(c)``, ``left * K_R(c) = right * K_L(c)`` exactly when ``c`` is right;
   used for per-pair estimation (``blurmap defocus-map --optimize``).
 - :func:`gradient_prior`: mean L1 norm of the map's forward differences (anisotropic TV).
+- :func:`curvature_prior`: mean L1 norm of its second differences (zero on any plane).
 
 Both losses take ``scale``: the images are area-averaged by ``scale`` and the map divided by
 it, and the kernels are resampled to the coarse grid
@@ -35,7 +36,7 @@ from blurmap.physics.layered import layered_defocus_blur
 #: reblur operators of :func:`reblur_loss`
 REBLUR_OPERATORS = ("interp", "layered")
 
-__all__ = ["gradient_prior", "reblur_loss", "dp_consistency_loss", "ReblurLoss", "downscale"]
+__all__ = ["gradient_prior", "curvature_prior", "reblur_loss", "dp_consistency_loss", "ReblurLoss", "downscale"]
 
 
 def gradient_prior(coc: torch.Tensor) -> torch.Tensor:
@@ -49,6 +50,24 @@ def gradient_prior(coc: torch.Tensor) -> torch.Tensor:
     dx = (coc[..., :, 1:] - coc[..., :, :-1]).abs().mean() if coc.shape[-1] > 1 else coc.new_zeros(())
     dy = (coc[..., 1:, :] - coc[..., :-1, :]).abs().mean() if coc.shape[-2] > 1 else coc.new_zeros(())
     return dx + dy
+
+
+def curvature_prior(coc: torch.Tensor) -> torch.Tensor:
+    """Mean absolute second difference of a map, ``mean |d2/dx2| + mean |d2/dy2|``.
+
+    Zero on any plane, so unlike :func:`gradient_prior` it does not pull a slanted surface
+    (a receding ground) towards a constant where the data say nothing.
+
+    Args:
+        coc: ``(B, 1, H, W)`` map in px.
+    Returns:
+        scalar tensor (px per px squared); an axis shorter than 3 contributes 0.
+    """
+    dxx = (coc[..., :, 2:] - 2 * coc[..., :, 1:-1] + coc[..., :, :-2]).abs().mean() if coc.shape[-1] > 2 \
+        else coc.new_zeros(())
+    dyy = (coc[..., 2:, :] - 2 * coc[..., 1:-1, :] + coc[..., :-2, :]).abs().mean() if coc.shape[-2] > 2 \
+        else coc.new_zeros(())
+    return dxx + dyy
 
 
 def downscale(x: torch.Tensor, s: int) -> torch.Tensor:
