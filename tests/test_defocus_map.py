@@ -61,13 +61,18 @@ def test_optimize_recovers_a_tilted_plane():
         optimize_defocus_map(left, right, curvature=1.5)
 
 
+def _astronaut_128x160() -> torch.Tensor:
+    """``(1, 3, 128, 160)`` float32 in [0, 1]: scikit-image's astronaut, every third pixel."""
+    a = data.astronaut()[::3, ::3][:128, :160].astype(np.float32) / 255
+    return torch.from_numpy(np.ascontiguousarray(a)).permute(2, 0, 1)[None].contiguous()
+
+
 def test_optimize_reaches_a_large_blur_on_weak_texture():
     # 14-20 px of blur on a low-contrast photo: the views carry little DP signal, so a descent
     # from "in focus" at the main scale stalls far below the truth (the former defaults:
     # 100 coarse steps at the main stage's step size ended 8.9 px short here); the coarse
     # stages must carry the map most of the way
-    a = data.astronaut()[::3, ::3][:128, :160].astype(np.float32) / 255
-    img = torch.from_numpy(a).permute(2, 0, 1)[None]
+    img = _astronaut_128x160()
     img = 0.5 + 0.2 * (img - img.mean())
     h, w = img.shape[-2:]
     coc = torch.linspace(14.0, 20.0, w).expand(1, 1, h, w).contiguous()
@@ -81,8 +86,7 @@ def test_curvature_prior_carries_a_receding_plane_into_blur_the_views_lost():
     # a ground plane: 18 px of blur at the top, 4 px at the bottom; the top half is a 3 px
     # stripe texture that the blur wipes out of the views, so only the prior can fill it in.
     # The gradient prior flattens the map there; the second differences let the ramp go on
-    a = data.astronaut()[::3, ::3][:128, :160].astype(np.float32) / 255
-    img = torch.from_numpy(a).permute(2, 0, 1)[None].clone()
+    img = _astronaut_128x160()
     h, w = img.shape[-2:]
     img[:, :, : h // 2] = 0.5 + 0.3 * torch.sin(2 * np.pi * torch.arange(w, dtype=torch.float32) / 3.0)
     yy = torch.arange(h, dtype=torch.float32)[:, None].expand(h, w)

@@ -269,6 +269,4 @@ def optimize_defocus_map(
 def _prior(coc: torch.Tensor, curvature: float) -> torch.Tensor:
     from blurmap.losses.reblur import curvature_prior, gradient_prior
 
-    if curvature == 0:
-        return gradient_prior(coc)
     return (1 - curvature) * gradient_prior(coc) + curvature * curvature_prior(coc)
