@@ -70,3 +70,30 @@ def test_lbs_overrides_size_count_and_seed():
     assert len(other) == 1 and other[0]["blur"].shape[-2:] == (40, 40)
     with pytest.raises(ConfigError, match="training set"):
         build_dataset("reds", r.cfg, "val")
+
+
+def test_lbs_sizes_mix_canvases_and_keep_each_scene():
+    sizes = [32, [40, 56]]
+    r = _recipe({"recipe": "bladenet", "width": 4, "val_count": 1, "val_size": 48, "lbs_length": 12,
+                 "lbs_sizes": sizes, "train": {"crop_size": 32, "batch_size": 1}})
+    mixed = r.build_datasets()["lbs"]
+    shapes = [tuple(mixed[i]["blur"].shape[-2:]) for i in range(len(mixed))]
+    assert set(shapes) == {(32, 32), (40, 56)}  # both canvases occur in 12 samples
+    assert all(tuple(mixed[i]["mask"].shape[-2:]) == shapes[i] for i in range(3))
+    # sample i at the size it drew is the same scene a one-size set of that size has at i
+    i = shapes.index((40, 56))
+    single = build_dataset("lbs", r.cfg, "val", size=(40, 56), length=12, seed=r.cfg.lbs_seed)
+    assert torch.equal(mixed[i]["blur"], single[i]["blur"]) and torch.equal(mixed[i]["mask"], single[i]["mask"])
+    assert r.build_val_datasets()["lbs"][0]["blur"].shape[-2:] == (48, 48)  # validation keeps val_size
+
+
+@pytest.mark.parametrize("data, message", [
+    ({"lbs_sizes": [32, 48], "train": {"batch_size": 2}}, "cannot share a batch; set train.batch_size=1"),
+    ({"lbs_sizes": [32, [8, 48]], "train": {"batch_size": 1}}, "lbs_sizes: .*at least 16x16"),
+    ({"lbs_sizes": [32, "big"], "train": {"batch_size": 1}}, "lbs_sizes: "),
+])
+def test_bad_lbs_sizes_are_one_line_config_errors(data, message):
+    r = _recipe({"recipe": "bladenet", "width": 4, "lbs_length": 2, **data})
+    with pytest.raises(ConfigError, match=message) as ex:
+        r.build_datasets()
+    assert "\n" not in str(ex.value)

@@ -289,6 +289,9 @@ class LocalBlurDataset(Dataset):
     Args:
         size: canvas ``(H, W)`` or an int for square crops.
         length: number of samples an epoch has.
+        sizes: optional list of canvases (ints or ``(H, W)``); sample ``i`` then takes one of
+            them, drawn from its own seed, so a run sees small and full-image scenes. Samples of
+            different sizes cannot share a batch: train such a set at batch size 1.
         seed: base seed; sample ``i`` uses ``numpy.random.default_rng([seed, i])``.
         backgrounds: a scene source spec (:mod:`blurmap.synth.sources`): ``"bundled"``,
             ``"procedural"``, a folder of background images (e.g. REDS sharp frames), or a mix.
@@ -309,8 +312,12 @@ class LocalBlurDataset(Dataset):
         objects: str | os.PathLike = "bundled",
         config: LocalBlurConfig | None = None,
         procedural=None,
+        sizes=None,
     ):
         self.size = _as_hw(size)
+        self.sizes = [_as_hw(v) for v in sizes] if sizes else None
+        if self.sizes is not None and any(h < 16 or w < 16 for h, w in self.sizes):
+            raise ValueError(f"sizes: every canvas needs at least 16x16 px, got {sizes}")
         self.length = int(length)
         self.seed = int(seed)
         self.config = config or LocalBlurConfig()
@@ -324,8 +331,13 @@ class LocalBlurDataset(Dataset):
         if not 0 <= index < self.length:
             raise IndexError(index)
         rng = np.random.default_rng([self.seed, int(index)])
-        bg = self.backgrounds.draw_random(rng, self.size)["image"]
-        s = make_local_sample(bg, self.objects, rng, self.size, self.config)
+        size = self.size
+        if self.sizes is not None:
+            # its own stream, so the scene drawn for a given size is the same as without ``sizes``
+            pick = np.random.default_rng([self.seed, int(index), 0x512E]).integers(len(self.sizes))
+            size = self.sizes[int(pick)]
+        bg = self.backgrounds.draw_random(rng, size)["image"]
+        s = make_local_sample(bg, self.objects, rng, size, self.config)
         return {"blur": s["blur"], "sharp": s["sharp"], "mask": s["mask"]}
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Optional
 
 import torch
 
@@ -36,6 +36,10 @@ class LBSFields:
     #: rotation degrees, scale, turn), distractors, object scale, camera effects, procedural
     #: background knobs
     lbs_options: Dict[str, Any] = field(default_factory=dict)
+    #: training canvases to mix, ints or [H, W] (null = train.crop_size only). A sample takes
+    #: one at random; different sizes cannot share a batch, so this needs train.batch_size 1
+    #: (use train.accum_steps for larger effective batches)
+    lbs_sizes: Optional[List[Any]] = None
     #: held-out LBS validation images (different seed) and their side in px
     val_count: int = 16
     val_size: int = 256
@@ -82,15 +86,25 @@ def lbs(cfg: Any, split: str, *, size: Optional[int] = None, length: Optional[in
 
     train = split == "train"
     config, procedural = lbs_config(cfg)
+    sizes = cfg.lbs_sizes if train and size is None else None
+    if sizes is not None:
+        if not isinstance(sizes, (list, tuple)) or not sizes:
+            raise ConfigError(f"lbs_sizes: expected a list of sizes (ints or [H, W]), got {sizes!r}")
+        if len(sizes) > 1 and cfg.train.batch_size != 1:
+            raise ConfigError(f"lbs_sizes: samples of different sizes cannot share a batch; set "
+                              f"train.batch_size=1 (and train.accum_steps), got batch_size {cfg.train.batch_size}")
     try:
         return LocalBlurDataset(
             size=size or (cfg.train.crop_size if train else cfg.val_size),
             length=length or (cfg.lbs_length if train else cfg.val_count),
             seed=seed if seed is not None else (cfg.lbs_seed if train else cfg.val_seed),
             config=config, backgrounds=cfg.lbs_backgrounds, objects=cfg.lbs_objects, procedural=procedural,
+            sizes=sizes,
         )
     except BlurmapError as ex:
         raise ConfigError(str(ex)) from None
+    except (ValueError, TypeError) as ex:  # a malformed lbs_sizes entry
+        raise ConfigError(f"lbs_sizes: {ex}") from None
 
 
 @register_dataset("reds")
