@@ -134,3 +134,30 @@ def test_dataset_deterministic_shapes_and_invariants():
         ds[5]
     batch = next(iter(torch.utils.data.DataLoader(ds, batch_size=2)))
     assert batch["blur"].shape == (2, 3, 64, 80)
+
+
+def test_num_moving_range_gives_hard_negatives():
+    from blurmap.synth.local import local_config
+
+    cfg, _ = local_config(LocalBlurConfig(), {"num_moving": [0, 1]})
+    assert cfg.num_moving == (0, 1)
+    ds = LocalBlurDataset(48, 10, 3, config=cfg)
+    masks = [ds[i]["mask"] for i in range(len(ds))]
+    empty = [i for i, m in enumerate(masks) if m.max() == 0]
+    assert empty and len(empty) < len(ds)  # both kinds occur in 10 samples
+    for i in empty:  # no moving object: nothing is blurred, the pair is identical
+        s = ds[i]
+        assert torch.equal(s["blur"], s["sharp"])
+    none, _ = local_config(LocalBlurConfig(), {"num_moving": 0})
+    s = LocalBlurDataset(48, 1, 3, config=none)[0]
+    assert s["mask"].max() == 0 and torch.equal(s["blur"], s["sharp"])
+
+
+@pytest.mark.parametrize("value", [-1, [2, 1], [0, 1, 2], [0.5, 2]])
+def test_bad_num_moving_is_one_line_config_error(value):
+    from blurmap.errors import ConfigError
+    from blurmap.synth.local import local_config
+
+    with pytest.raises(ConfigError, match=r"lbs_options: num_moving: expected a count >= 0") as ex:
+        local_config(LocalBlurConfig(), {"num_moving": value})
+    assert "\n" not in str(ex.value)

@@ -51,7 +51,9 @@ class LocalBlurConfig:
     """Parameters of the LBS generator (defaults = LODE where it says, documented otherwise).
 
     Attributes:
-        num_moving: moving objects per image (LODE: 2).
+        num_moving: moving objects per image (LODE: 2), or an inclusive range ``(lo, hi)`` drawn
+            per sample. ``lo = 0`` gives samples with no moving object (an all-zero mask): hard
+            negatives that teach a blur-mask net that a smooth region is not by itself blurred.
         num_static: inclusive range of static distractors per image.
         object_scale: rescale of every cut-out (LODE: 1.2).
         max_object_frac: cap of an object's longer side relative to the canvas's shorter side.
@@ -71,7 +73,7 @@ class LocalBlurConfig:
             differ between the two.
     """
 
-    num_moving: int = 2
+    num_moving: int | tuple[int, int] = 2
     num_static: tuple[int, int] = (0, 2)
     object_scale: float = 1.2
     max_object_frac: float = 0.5
@@ -135,6 +137,10 @@ def local_config(base: LocalBlurConfig, options: dict | None = None):
         fields_ = {k: tup(opts[k]) for k in ("num_moving", "num_static", "object_scale", "max_object_frac",
                                               "max_initial_angle", "defocus_prob", "defocus_max_coc") if k in opts}
         cfg = replace(base, motion=motion, camera=camera, **fields_)
+        n = cfg.num_moving
+        if not (isinstance(n, int) and n >= 0 or isinstance(n, tuple) and len(n) == 2
+                and all(isinstance(v, int) for v in n) and 0 <= n[0] <= n[1]):
+            raise ValueError(f"num_moving: expected a count >= 0 or a range [lo, hi] with 0 <= lo <= hi, got {n!r}")
         proc = opts.get("procedural")
         procedural = None if proc is None else ProceduralConfig(**{k: tup(v) for k, v in dict(proc).items()})
     except (TypeError, ValueError, BlurmapError) as ex:
@@ -242,7 +248,10 @@ def make_local_sample(
         _paste_static(bg, rgb, alpha, x, y, crf)
         info["static"].append({"object": cut.name, "x": x, "y": y})
     movers = []
-    for _ in range(cfg.num_moving):
+    num_moving = cfg.num_moving
+    if not isinstance(num_moving, int):  # a range; an int draws nothing, so its scenes stay as they were
+        num_moving = int(rng.integers(num_moving[0], num_moving[1] + 1))
+    for _ in range(num_moving):
         cut = bank.random_cutout(rng)
         rgb, alpha = _prepare(cut, (H, W), cfg, rng)
         pos = (float(rng.uniform(0, W - 1)), float(rng.uniform(0, H - 1)))
