@@ -298,9 +298,6 @@ class LocalBlurDataset(Dataset):
     Args:
         size: canvas ``(H, W)`` or an int for square crops.
         length: number of samples an epoch has.
-        sizes: optional list of canvases (ints or ``(H, W)``); sample ``i`` then takes one of
-            them, drawn from its own seed, so a run sees small and full-image scenes. Samples of
-            different sizes cannot share a batch: train such a set at batch size 1.
         seed: base seed; sample ``i`` uses ``numpy.random.default_rng([seed, i])``.
         backgrounds: a scene source spec (:mod:`blurmap.synth.sources`): ``"bundled"``,
             ``"procedural"``, a folder of background images (e.g. REDS sharp frames), or a mix.
@@ -308,6 +305,9 @@ class LocalBlurDataset(Dataset):
             or a mix.
         config: :class:`LocalBlurConfig`.
         procedural: :class:`~blurmap.synth.procedural.ProceduralConfig` of procedural backgrounds.
+        sizes: optional list of canvases (ints or ``(H, W)``); sample ``i`` then takes one of
+            them, drawn from its own seed, so a run sees small and full-image scenes. Samples of
+            different sizes cannot share a batch: train such a set at batch size 1.
     Yields:
         dicts ``{"blur": (3, H, W), "sharp": (3, H, W), "mask": (1, H, W)}`` float32 in [0, 1].
     """
@@ -326,7 +326,7 @@ class LocalBlurDataset(Dataset):
         self.size = _as_hw(size)
         self.sizes = [_as_hw(v) for v in sizes] if sizes else None
         if self.sizes is not None and any(h < 16 or w < 16 for h, w in self.sizes):
-            raise ValueError(f"sizes: every canvas needs at least 16x16 px, got {sizes}")
+            raise ValueError(f"each canvas of sizes needs at least 16x16 px, got {sizes}")
         self.length = int(length)
         self.seed = int(seed)
         self.config = config or LocalBlurConfig()
