@@ -47,9 +47,7 @@ def gradient_prior(coc: torch.Tensor) -> torch.Tensor:
     Returns:
         scalar tensor (px per px).
     """
-    dx = (coc[..., :, 1:] - coc[..., :, :-1]).abs().mean() if coc.shape[-1] > 1 else coc.new_zeros(())
-    dy = (coc[..., 1:, :] - coc[..., :-1, :]).abs().mean() if coc.shape[-2] > 1 else coc.new_zeros(())
-    return dx + dy
+    return _mean_abs_difference(coc, 1)
 
 
 def curvature_prior(coc: torch.Tensor) -> torch.Tensor:
@@ -63,11 +61,16 @@ def curvature_prior(coc: torch.Tensor) -> torch.Tensor:
     Returns:
         scalar tensor (px per px squared); an axis shorter than 3 contributes 0.
     """
-    dxx = (coc[..., :, 2:] - 2 * coc[..., :, 1:-1] + coc[..., :, :-2]).abs().mean() if coc.shape[-1] > 2 \
-        else coc.new_zeros(())
-    dyy = (coc[..., 2:, :] - 2 * coc[..., 1:-1, :] + coc[..., :-2, :]).abs().mean() if coc.shape[-2] > 2 \
-        else coc.new_zeros(())
-    return dxx + dyy
+    return _mean_abs_difference(coc, 2)
+
+
+def _mean_abs_difference(coc: torch.Tensor, order: int) -> torch.Tensor:
+    """``mean |diff_x^order| + mean |diff_y^order|``; an axis of ``order`` px or fewer adds 0."""
+    total = coc.new_zeros(())
+    for dim in (-1, -2):
+        if coc.shape[dim] > order:
+            total = total + torch.diff(coc, n=order, dim=dim).abs().mean()
+    return total
 
 
 def downscale(x: torch.Tensor, s: int) -> torch.Tensor:
